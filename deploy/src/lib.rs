@@ -1,0 +1,247 @@
+//! The all-in-one stack: svc-auth, svc-pipeline, svc-metrics, svc-webhooks, svc-messaging and
+//! the gateway in one process, composed from the same `serve` functions the separate binaries
+//! use. SQLite files and in-process caches when `DATABASE_URL` / `REDIS_URL` are unset;
+//! Postgres (one schema per service) and Redis when they are set.
+
+use anyhow::Context;
+use crm_platform::{Secret, bus::Bus, db::service_url};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+/// How to run the stack.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// Where the gateway listens.
+    pub gateway_addr: String,
+    /// Postgres URL, or `None` for SQLite files in `data_dir`.
+    pub database_url: Option<String>,
+    /// Directory for SQLite files (and generated secrets).
+    pub data_dir: PathBuf,
+    /// Redis URL, or `None` for in-process caching.
+    pub redis_url: Option<String>,
+    /// Prefix of Redis keys and channels.
+    pub redis_prefix: String,
+    /// Token signing secret.
+    pub jwt_secret: Secret,
+    /// Principal signing secret.
+    pub service_secret: Secret,
+    /// Owner email for the first-start bootstrap; empty to skip it.
+    pub bootstrap_owner_email: String,
+    /// Gateway settings beyond addresses and secrets (cache TTLs, external issuer...).
+    pub gateway: crm_gateway::Config,
+}
+
+impl StackConfig {
+    /// Settings from the environment, with defaults that run on a bare machine.
+    pub fn from_env() -> anyhow::Result<Self> {
+        use crm_platform::config::env_nonempty;
+        let data_dir = PathBuf::from(env_nonempty("CRM_DATA_DIR").unwrap_or_else(|| "data".into()));
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let gateway: crm_gateway::Config =
+            crm_platform::config::load().context("loading gateway configuration")?;
+        Ok(Self {
+            gateway_addr: env_nonempty("CRM_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database_url: env_nonempty("DATABASE_URL"),
+            redis_url: env_nonempty("REDIS_URL"),
+            redis_prefix: env_nonempty("CRM_REDIS_PREFIX").unwrap_or_else(|| "crm:".into()),
+            jwt_secret: secret_from_env_or_file("CRM_JWT_SECRET", &data_dir.join("jwt.secret"))?,
+            service_secret: secret_from_env_or_file(
+                "CRM_SERVICE_SECRET",
+                &data_dir.join("service.secret"),
+            )?,
+            bootstrap_owner_email: env_nonempty("CRM_BOOTSTRAP_OWNER_EMAIL")
+                .unwrap_or_else(|| "owner@example.com".into()),
+            data_dir,
+            gateway,
+        })
+    }
+}
+
+/// A secret from the environment, else one generated on first start and kept in `path`
+/// (readable by the owner only) so tokens survive restarts of the embedded stack.
+fn secret_from_env_or_file(var: &str, path: &std::path::Path) -> anyhow::Result<Secret> {
+    if let Some(v) = crm_platform::config::env_nonempty(var) {
+        return Ok(Secret::new(v));
+    }
+    if let Ok(existing) = std::fs::read_to_string(path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(Secret::new(existing.trim()));
+    }
+    let fresh = random_secret();
+    std::fs::write(path, &fresh).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(Secret::new(fresh))
+}
+
+/// 256 random bits, hex.
+pub fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A running stack.
+pub struct Stack {
+    /// The gateway's address.
+    pub gateway_addr: SocketAddr,
+    /// svc-auth's gRPC address (for internal callers and tests).
+    pub auth_addr: SocketAddr,
+    /// svc-auth's database URL.
+    pub auth_database_url: String,
+    /// Stops everything.
+    pub shutdown: CancellationToken,
+    config: StackConfig,
+    local_bus: Bus,
+    backends: std::collections::BTreeMap<String, String>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A bus for one component: Redis pub/sub when configured, else the shared in-process one.
+fn bus_for(config: &StackConfig, local: &Bus, shutdown: &CancellationToken) -> anyhow::Result<Bus> {
+    Ok(match &config.redis_url {
+        Some(url) => Bus::redis(
+            redis::Client::open(url.as_str())?,
+            crm_gateway::invalidation_channel(&config.redis_prefix),
+            shutdown.clone(),
+        ),
+        None => local.clone(),
+    })
+}
+
+async fn bind_local() -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+impl Stack {
+    /// Starts every service and the gateway; returns once the gateway reports ready.
+    pub async fn start(config: StackConfig) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let local_bus = Bus::in_process();
+        let mut tasks = Vec::new();
+        let mut backends = std::collections::BTreeMap::new();
+
+        let (listener, auth_addr) = bind_local().await?;
+        let auth_database_url =
+            service_url(config.database_url.as_deref(), &config.data_dir, "auth");
+        let auth_config = svc_auth::Config {
+            database_url: auth_database_url.clone(),
+            jwt_secret: config.jwt_secret.clone(),
+            jwt_issuer: config.gateway.jwt_issuer.clone(),
+            jwt_audience: config.gateway.jwt_audience.clone(),
+            service_secret: config.service_secret.clone(),
+            bootstrap_owner_email: config.bootstrap_owner_email.clone(),
+            ..Default::default()
+        };
+        let bus = bus_for(&config, &local_bus, &shutdown)?;
+        tasks.push(tokio::spawn(svc_auth::serve(
+            auth_config,
+            bus,
+            listener,
+            shutdown.clone(),
+        )));
+        backends.insert("auth".to_owned(), format!("http://{auth_addr}"));
+
+        let secret = config.service_secret.clone();
+        macro_rules! start_domain_service {
+            ($name:literal, $krate:ident) => {{
+                let (listener, addr) = bind_local().await?;
+                let cfg = $krate::Config {
+                    service_secret: secret.clone(),
+                    ..Default::default()
+                };
+                tasks.push(tokio::spawn($krate::serve(cfg, listener, shutdown.clone())));
+                backends.insert($name.to_owned(), format!("http://{addr}"));
+            }};
+        }
+        start_domain_service!("pipeline", svc_pipeline);
+        start_domain_service!("metrics", svc_metrics);
+        start_domain_service!("webhooks", svc_webhooks);
+        start_domain_service!("messaging", svc_messaging);
+
+        let mut stack = Self {
+            gateway_addr: "127.0.0.1:0".parse()?,
+            auth_addr,
+            auth_database_url,
+            shutdown,
+            backends,
+            tasks,
+            config,
+            local_bus,
+        };
+        let listener = TcpListener::bind(&stack.config.gateway_addr)
+            .await
+            .with_context(|| format!("binding {}", stack.config.gateway_addr))?;
+        stack.gateway_addr = stack.spawn_gateway(listener)?;
+        stack.wait_ready(stack.gateway_addr).await?;
+        Ok(stack)
+    }
+
+    fn spawn_gateway(&mut self, listener: TcpListener) -> anyhow::Result<SocketAddr> {
+        let addr = listener.local_addr()?;
+        let mut gw = self.config.gateway.clone();
+        gw.backends = self.backends.clone();
+        gw.jwt_secret = self.config.jwt_secret.clone();
+        gw.service_secret = self.config.service_secret.clone();
+        gw.redis_url = self.config.redis_url.clone().unwrap_or_default();
+        gw.redis_prefix = self.config.redis_prefix.clone();
+        let bus = bus_for(&self.config, &self.local_bus, &self.shutdown)?;
+        self.tasks.push(tokio::spawn(crm_gateway::serve(
+            gw,
+            bus,
+            listener,
+            self.shutdown.clone(),
+        )));
+        Ok(addr)
+    }
+
+    /// Starts one more gateway on an ephemeral port with its own caches, sharing the
+    /// backends and the invalidation bus (Redis pub/sub, or in-process without Redis).
+    pub async fn start_extra_gateway(&mut self) -> anyhow::Result<SocketAddr> {
+        let (listener, _) = bind_local().await?;
+        let addr = self.spawn_gateway(listener)?;
+        self.wait_ready(addr).await?;
+        Ok(addr)
+    }
+
+    async fn wait_ready(&self, addr: SocketAddr) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let url = format!("http://{addr}/readyz");
+        for _ in 0..300 {
+            if let Ok(r) = client.get(&url).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if let Some(done) = self.tasks.iter().find(|t| t.is_finished()) {
+                let _ = done;
+                anyhow::bail!("a service stopped during start-up; see the log above");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("stack did not become ready within 30 s")
+    }
+
+    /// Stops everything and waits for it (with a grace timeout).
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+
+    /// Waits until shutdown is requested, then stops.
+    pub async fn run_until_shutdown(self) {
+        self.shutdown.cancelled().await;
+        self.stop().await;
+    }
+}

@@ -1,0 +1,27 @@
+use crm_stack::{Stack, StackConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = crm_platform::telemetry::init("crm");
+    let config = StackConfig::from_env()?;
+    let storage = match &config.database_url {
+        Some(_) => "Postgres (DATABASE_URL)".to_owned(),
+        None => format!("SQLite in {}", config.data_dir.display()),
+    };
+    let cache = if config.redis_url.is_some() {
+        "Redis (REDIS_URL)"
+    } else {
+        "in-process"
+    };
+    let stack = Stack::start(config).await?;
+    tracing::info!(gateway = %stack.gateway_addr, %storage, cache, "CRM stack ready");
+    println!(
+        "CRM API on http://{}  (REST, gRPC, gRPC-web; docs at /openapi.json)",
+        stack.gateway_addr
+    );
+    tokio::spawn(crm_platform::server::cancel_on_signal(
+        stack.shutdown.clone(),
+    ));
+    stack.run_until_shutdown().await;
+    Ok(())
+}

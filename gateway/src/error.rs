@@ -1,0 +1,206 @@
+//! Errors as callers see them: the seed-004 envelope
+//! `{"success": false, "error", "code", "details"}` for REST, a `Status` with the same
+//! details for gRPC. Backend statuses map here, in one table, from their structured details.
+
+use axum::{
+    Json,
+    response::{IntoResponse, Response},
+};
+use http::StatusCode;
+use serde_json::{Map, Value, json};
+use tonic::Code;
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// An error on its way to a caller.
+#[derive(Debug, Clone)]
+pub struct GatewayError {
+    /// gRPC code (the HTTP status derives from it).
+    pub grpc: Code,
+    /// Stable machine-readable reason.
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+    /// The request field at fault, if one is.
+    pub field: Option<String>,
+    /// Extra facts (`expired_at`, `required_scope`, field violations...).
+    pub details: Map<String, Value>,
+}
+
+impl GatewayError {
+    /// A new error.
+    pub fn new(grpc: Code, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            grpc,
+            code: code.to_owned(),
+            message: message.into(),
+            field: None,
+            details: Map::new(),
+        }
+    }
+
+    /// 400 about one field.
+    pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(Code::InvalidArgument, "VALIDATION_ERROR", message);
+        e.field = Some(field.to_owned());
+        e.details
+            .insert("field".into(), Value::String(field.to_owned()));
+        e
+    }
+
+    /// 401.
+    pub fn unauthenticated(code: &str, message: impl Into<String>) -> Self {
+        Self::new(Code::Unauthenticated, code, message)
+    }
+
+    /// 403.
+    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
+        Self::new(Code::PermissionDenied, code, message)
+    }
+
+    /// 500 that says nothing about internals (the cause is logged by the caller).
+    pub fn internal(log: impl Into<String>) -> Self {
+        tracing::error!(cause = %log.into(), "gateway internal error");
+        Self::new(
+            Code::Internal,
+            "INTERNAL_ERROR",
+            "internal error; try again later",
+        )
+    }
+
+    /// Adds a detail.
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Reads a backend status: reason and field violations from its details, never from
+    /// the message text.
+    pub fn from_status(status: &tonic::Status) -> Self {
+        let details = status.get_error_details();
+        let code = details
+            .error_info()
+            .map(|i| i.reason.clone())
+            .unwrap_or_else(|| default_code(status.code()).to_owned());
+        let mut e = Self::new(status.code(), &code, status.message());
+        if let Some(info) = details.error_info() {
+            for (k, v) in &info.metadata {
+                e.details.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
+        if let Some(bad) = details.bad_request() {
+            let violations: Vec<Value> = bad
+                .field_violations
+                .iter()
+                .map(|v| json!({"field": v.field, "description": v.description}))
+                .collect();
+            if let Some(first) = bad.field_violations.first() {
+                e.field = Some(first.field.clone());
+                e.details
+                    .insert("field".into(), Value::String(first.field.clone()));
+            }
+            e.details
+                .insert("field_violations".into(), Value::Array(violations));
+        }
+        if status.code() == Code::Internal || status.code() == Code::Unknown {
+            e.message = "internal error; try again later".into();
+        }
+        e
+    }
+
+    /// The HTTP status for this error.
+    pub fn http_status(&self) -> StatusCode {
+        http_status(self.grpc)
+    }
+
+    /// The same error as a gRPC status with structured details.
+    pub fn to_status(&self) -> tonic::Status {
+        let mut d = ErrorDetails::new();
+        if let Some(field) = &self.field {
+            d.add_bad_request_violation(field.clone(), self.message.clone());
+        }
+        let metadata: std::collections::HashMap<String, String> = self
+            .details
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+            .collect();
+        d.set_error_info(
+            self.code.clone(),
+            crm_platform::error::ERROR_DOMAIN,
+            metadata,
+        );
+        tonic::Status::with_error_details(self.grpc, self.message.clone(), d)
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let status = self.http_status();
+        let body = json!({
+            "success": false,
+            "error": self.message,
+            "message": self.message,
+            "code": self.code,
+            "details": Value::Object(self.details),
+        });
+        (status, Json(body)).into_response()
+    }
+}
+
+/// gRPC code → HTTP status, as google.api's mapping.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::Internal | Code::Unknown | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn default_code(code: Code) -> &'static str {
+    match code {
+        Code::InvalidArgument | Code::OutOfRange => "VALIDATION_ERROR",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Unauthenticated => "UNAUTHORIZED",
+        Code::PermissionDenied => "FORBIDDEN",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists | Code::Aborted => "CONFLICT",
+        Code::ResourceExhausted => "RATE_LIMITED",
+        Code::Unavailable => "SERVICE_UNAVAILABLE",
+        Code::DeadlineExceeded => "TIMEOUT",
+        Code::Unimplemented => "NOT_IMPLEMENTED",
+        _ => "INTERNAL_ERROR",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_platform::error::ApiError;
+
+    #[test]
+    fn backend_field_errors_keep_their_field_and_reason() {
+        let status = ApiError::invalid_field("name", "is required").into_status();
+        let e = GatewayError::from_status(&status);
+        assert_eq!(e.http_status(), StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, "VALIDATION_ERROR");
+        assert_eq!(e.field.as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn internal_messages_never_leak() {
+        let e =
+            GatewayError::from_status(&tonic::Status::internal("db password wrong at 10.0.0.1"));
+        assert_eq!(e.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("10.0.0.1"));
+    }
+}

@@ -1,0 +1,191 @@
+//! The gateway: one port for REST (transcoded from the proto http rules), gRPC and gRPC-web,
+//! plus `/healthz`, `/readyz` and `/openapi.json`. Every request is authenticated and
+//! authorized here and reaches a service with a signed principal.
+
+pub mod auth;
+pub mod backends;
+pub mod error;
+pub mod openapi;
+pub mod ops;
+pub mod proxy;
+pub mod redis_link;
+pub mod router;
+pub mod state;
+pub mod transcode;
+pub mod usage;
+
+use auth::{
+    Gatekeeper,
+    jwt::{ExternalIssuer, JwtVerifier},
+    key_cache::{CacheTtl, KeyResolver},
+};
+use crm_platform::{
+    Secret,
+    bus::{Bus, FLUSH_ALL},
+    jwt::JwtKeys,
+    principal::PrincipalVerifier,
+};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The gateway's configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Backend gRPC URLs by name: `auth`, `pipeline`, `metrics`, `webhooks`, `messaging`.
+    pub backends: BTreeMap<String, String>,
+    /// HS256 secret of svc-auth's tokens.
+    pub jwt_secret: Secret,
+    /// Required `iss` of our tokens.
+    pub jwt_issuer: String,
+    /// Required `aud` of our tokens.
+    pub jwt_audience: String,
+    /// An external token issuer, if any.
+    pub external_jwt: ExternalIssuer,
+    /// Secret that signs principals for the services.
+    pub service_secret: Secret,
+    /// Redis URL; empty for in-process caching only.
+    pub redis_url: String,
+    /// Prefix of every Redis key (and of the invalidation channel).
+    pub redis_prefix: String,
+    /// How long a known key stays in the in-process cache.
+    pub key_cache_ttl_secs: u64,
+    /// How long an unknown key stays cached as unknown.
+    pub negative_cache_ttl_secs: u64,
+    /// Largest accepted REST body.
+    pub max_body_bytes: usize,
+    /// How often key usage is reported to svc-auth.
+    pub usage_flush_millis: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let backends = [
+            ("auth", "http://127.0.0.1:50051"),
+            ("pipeline", "http://127.0.0.1:50052"),
+            ("metrics", "http://127.0.0.1:50053"),
+            ("webhooks", "http://127.0.0.1:50054"),
+            ("messaging", "http://127.0.0.1:50055"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Self {
+            backends,
+            jwt_secret: Secret::default(),
+            jwt_issuer: "crm".into(),
+            jwt_audience: "crm-api".into(),
+            external_jwt: ExternalIssuer {
+                audience: "authenticated".into(),
+                ..Default::default()
+            },
+            service_secret: Secret::default(),
+            redis_url: String::new(),
+            redis_prefix: "crm:".into(),
+            key_cache_ttl_secs: 60,
+            negative_cache_ttl_secs: 5,
+            max_body_bytes: 1 << 20,
+            usage_flush_millis: 2000,
+        }
+    }
+}
+
+/// Name of the invalidation channel for a Redis prefix.
+pub fn invalidation_channel(prefix: &str) -> String {
+    format!("{prefix}keys:invalidate")
+}
+
+/// Runs the gateway on `listener` until `shutdown` fires. `bus` carries key invalidations
+/// from svc-auth.
+pub async fn serve(
+    config: Config,
+    bus: Bus,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    if config.jwt_secret.expose().len() < 32 || config.service_secret.expose().len() < 32 {
+        anyhow::bail!(
+            "jwt_secret and service_secret must be at least 32 characters (CRM_JWT_SECRET, CRM_SERVICE_SECRET)"
+        );
+    }
+    let (table, _pool) =
+        transcode::table::RouteTable::from_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)?;
+    let backends = backends::Backends::new(&config.backends.clone().into_iter().collect())
+        .map_err(anyhow::Error::msg)?;
+    let auth_channel = backends
+        .get("auth")
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let signer = PrincipalVerifier::new(&config.service_secret);
+    let redis = if config.redis_url.is_empty() {
+        None
+    } else {
+        Some(redis_link::RedisLink::new(
+            &config.redis_url,
+            &config.redis_prefix,
+        )?)
+    };
+    let keys = KeyResolver::new(
+        auth_channel.clone(),
+        redis.clone(),
+        signer.clone(),
+        CacheTtl {
+            positive: Duration::from_secs(config.key_cache_ttl_secs),
+            negative: Duration::from_secs(config.negative_cache_ttl_secs),
+        },
+    );
+    let jwt = JwtVerifier::new(
+        JwtKeys::hs256(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience),
+        config.external_jwt.clone(),
+        auth_channel.clone(),
+        signer.clone(),
+    );
+    jwt.spawn_jwks_refresh(shutdown.clone());
+    spawn_invalidation(bus, keys.clone(), shutdown.clone());
+    let usage = usage::KeyUsageRecorder::default();
+    usage.spawn_flusher(
+        auth_channel,
+        signer.clone(),
+        Duration::from_millis(config.usage_flush_millis),
+        shutdown.clone(),
+    );
+    let openapi = serde_json::to_vec(&openapi::document(&table))?.into();
+    let state = Arc::new(state::GatewayState {
+        table,
+        gatekeeper: Gatekeeper { keys, jwt },
+        backends,
+        signer,
+        usage,
+        redis,
+        openapi,
+        max_body_bytes: config.max_body_bytes,
+    });
+    let app = router::build(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    Ok(())
+}
+
+fn spawn_invalidation(bus: Bus, keys: KeyResolver, shutdown: CancellationToken) {
+    let mut messages = bus.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                m = messages.recv() => m,
+            };
+            match message {
+                Ok(m) if m == FLUSH_ALL => keys.invalidate_all(),
+                Ok(m) => {
+                    if let Some(hash) = m.strip_prefix("key:") {
+                        keys.invalidate(hash).await;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => keys.invalidate_all(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}

@@ -1,0 +1,27 @@
+//! What every request handler shares.
+
+use crate::{
+    auth::Gatekeeper, backends::Backends, redis_link::RedisLink, transcode::table::RouteTable,
+    usage::KeyUsageRecorder,
+};
+use crm_platform::principal::PrincipalVerifier;
+
+/// Shared, read-mostly gateway state.
+pub struct GatewayState {
+    /// Routes and RPCs.
+    pub table: RouteTable,
+    /// Authentication and authorization.
+    pub gatekeeper: Gatekeeper,
+    /// Channels to the services.
+    pub backends: Backends,
+    /// Signs principals for the services.
+    pub signer: PrincipalVerifier,
+    /// Key usage batches.
+    pub usage: KeyUsageRecorder,
+    /// Redis, when configured.
+    pub redis: Option<RedisLink>,
+    /// Pre-rendered `/openapi.json`.
+    pub openapi: bytes::Bytes,
+    /// Largest accepted REST body.
+    pub max_body_bytes: usize,
+}

@@ -1,0 +1,7 @@
+//! REST ↔ gRPC transcoding driven by the descriptor set.
+
+pub mod codec;
+pub mod request;
+pub mod response;
+pub mod rest;
+pub mod table;

@@ -1,0 +1,59 @@
+//! Database connection. Each service owns its tables: on Postgres in a schema of its own
+//! (so every service can run its own migrations in one database), on SQLite in a file of
+//! its own.
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use std::{path::Path, time::Duration};
+
+/// The URL a service should use: `DATABASE_URL` when given, else a SQLite file named after
+/// the service in `data_dir`.
+pub fn service_url(database_url: Option<&str>, data_dir: &Path, service: &str) -> String {
+    match database_url {
+        Some(url) if !url.is_empty() => url.to_owned(),
+        _ => format!("sqlite://{}/{service}.db?mode=rwc", data_dir.display()),
+    }
+}
+
+/// True when `url` points at Postgres.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Connects; on Postgres creates `schema` if needed and puts it first on the search path.
+pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbErr> {
+    if let Some(dir) = sqlite_parent_dir(url) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DbErr::Custom(format!("cannot create {dir}: {e}")))?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if is_postgres(url) { 16 } else { 4 })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if is_postgres(url) {
+        let admin = Database::connect(url).await?;
+        admin
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await?;
+        admin.close().await?;
+        options.set_schema_search_path(schema.to_owned());
+    }
+    let db = Database::connect(options).await?;
+    if !is_postgres(url) {
+        // WAL lets readers proceed during a write; the pool's busy timeout absorbs the rest.
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        db.execute_unprepared("PRAGMA foreign_keys=ON").await?;
+    }
+    Ok(db)
+}
+
+fn sqlite_parent_dir(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite://")?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Path::new(path).parent()?.to_str().filter(|p| !p.is_empty())
+}

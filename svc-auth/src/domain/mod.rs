@@ -1,0 +1,32 @@
+//! svc-auth's domain: what a login, a membership and an API key mean, independent of the
+//! wire and of the tables.
+
+pub mod api_key;
+pub mod member;
+pub mod provision;
+pub mod role;
+pub mod scopes;
+pub mod session;
+
+use crm_platform::{bus::Bus, jwt::JwtKeys};
+use sea_orm::DatabaseConnection;
+
+/// What the domain functions need: the database, token keys and the invalidation bus.
+#[derive(Clone)]
+pub struct AuthState {
+    /// svc-auth's database.
+    pub db: DatabaseConnection,
+    /// Keys for the tokens svc-auth mints.
+    pub jwt: JwtKeys,
+    /// Where key changes are announced to gateways.
+    pub bus: Bus,
+    /// Lifetime of minted tokens, in seconds.
+    pub token_ttl_secs: i64,
+}
+
+/// Now, at the millisecond precision every backend stores, so a value read back equals the
+/// value written.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(3)
+}

@@ -1,0 +1,114 @@
+//! `crm.auth.v1.KeyValidationService`: internal RPCs for gateways.
+
+use super::convert::{from_ts, ts_opt};
+use crate::domain::{
+    AuthState,
+    api_key::{self as keys, KeyState},
+};
+use crate::store::{api_key as key_store, workspace as members};
+use chrono::Utc;
+use crm_platform::{Principal, PrincipalKind, error::ApiError};
+use crm_proto::auth::{self as pb, KeyStatus, key_validation_service_server::KeyValidationService};
+use tonic::{Request, Response, Status};
+
+/// Implements `KeyValidationService`.
+pub struct KeyValidationApi {
+    pub(crate) state: AuthState,
+}
+
+fn require_service<T>(request: &Request<T>) -> Result<(), Status> {
+    if Principal::of(request)?.kind != PrincipalKind::Service {
+        return Err(ApiError::forbidden("internal RPC: only our own services may call it").into());
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl KeyValidationService for KeyValidationApi {
+    async fn validate_key(
+        &self,
+        request: Request<pb::ValidateKeyRequest>,
+    ) -> Result<Response<pb::ValidateKeyResponse>, Status> {
+        require_service(&request)?;
+        let Some(key) = keys::validate(&self.state, &request.get_ref().key_hash).await? else {
+            return Ok(Response::new(pb::ValidateKeyResponse {
+                status: KeyStatus::Unknown as i32,
+                ..Default::default()
+            }));
+        };
+        if key.deleted_at.is_some() {
+            return Ok(Response::new(pb::ValidateKeyResponse {
+                status: KeyStatus::Unknown as i32,
+                ..Default::default()
+            }));
+        }
+        let status = match KeyState::of(&key, Utc::now()) {
+            KeyState::Active => KeyStatus::Active,
+            KeyState::Inactive => KeyStatus::Inactive,
+            KeyState::Revoked => KeyStatus::Revoked,
+            KeyState::Expired => KeyStatus::Expired,
+        };
+        Ok(Response::new(pb::ValidateKeyResponse {
+            status: status as i32,
+            scopes: key.scopes.split_whitespace().map(str::to_owned).collect(),
+            expires_at: ts_opt(key.expires_at),
+            workspace_id: key.workspace_id,
+            api_key_id: key.id,
+            owner_user_id: key.user_id,
+            key_prefix: key.key_prefix,
+        }))
+    }
+
+    async fn check_membership(
+        &self,
+        request: Request<pb::CheckMembershipRequest>,
+    ) -> Result<Response<pb::CheckMembershipResponse>, Status> {
+        require_service(&request)?;
+        let r = request.into_inner();
+        let user = match members::find_user_global(&self.state.db, &r.user_id).await? {
+            Some(u) => Some(u),
+            None if !r.email.is_empty() => {
+                members::find_user_by_email_global(
+                    &self.state.db,
+                    &r.email.trim().to_ascii_lowercase(),
+                )
+                .await?
+            }
+            None => None,
+        };
+        let Some(user) = user else {
+            return Ok(Response::new(pb::CheckMembershipResponse::default()));
+        };
+        let membership = members::membership(&self.state.db, &r.workspace_id, &user.id).await?;
+        Ok(Response::new(match membership {
+            Some(m) => pb::CheckMembershipResponse {
+                member: true,
+                user_id: user.id,
+                role: m.role,
+            },
+            None => pb::CheckMembershipResponse::default(),
+        }))
+    }
+
+    async fn record_key_usage(
+        &self,
+        request: Request<pb::RecordKeyUsageRequest>,
+    ) -> Result<Response<pb::RecordKeyUsageResponse>, Status> {
+        require_service(&request)?;
+        for u in request.into_inner().usage {
+            let at = match &u.last_used_at {
+                Some(t) => from_ts(t, "last_used_at")?,
+                None => Utc::now(),
+            };
+            key_store::record_usage(
+                &self.state.db,
+                &u.workspace_id,
+                &u.api_key_id,
+                u.requests.max(0),
+                at,
+            )
+            .await?;
+        }
+        Ok(Response::new(pb::RecordKeyUsageResponse {}))
+    }
+}

@@ -1,0 +1,139 @@
+//! svc-auth: users, workspaces, memberships, JWT sessions and API keys.
+//!
+//! [`serve`] runs the gRPC services on a listener it is given; `main.rs` only reads the
+//! environment, binds and calls it, and the launcher and tests call it in-process.
+
+pub mod domain;
+mod grpc;
+pub mod migration;
+pub mod store;
+
+use crm_platform::{
+    Secret, bus::Bus, jwt::JwtKeys, principal::PrincipalVerifier, server::serve_grpc,
+};
+use crm_proto::auth::{
+    api_key_service_server::ApiKeyServiceServer, auth_service_server::AuthServiceServer,
+    key_validation_service_server::KeyValidationServiceServer,
+};
+use domain::AuthState;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// svc-auth's configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Database URL (Postgres or SQLite).
+    pub database_url: String,
+    /// HS256 secret for the tokens svc-auth mints; shared with the gateway.
+    pub jwt_secret: Secret,
+    /// `iss` of minted tokens.
+    pub jwt_issuer: String,
+    /// `aud` of minted tokens.
+    pub jwt_audience: String,
+    /// Lifetime of minted tokens.
+    pub token_ttl_secs: i64,
+    /// Secret that signs principals between services.
+    pub service_secret: Secret,
+    /// Email of the owner created on first start; empty to skip the bootstrap.
+    pub bootstrap_owner_email: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/auth.db?mode=rwc".into(),
+            jwt_secret: Secret::default(),
+            jwt_issuer: "crm".into(),
+            jwt_audience: "crm-api".into(),
+            token_ttl_secs: 3600,
+            service_secret: Secret::default(),
+            bootstrap_owner_email: "owner@example.com".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Fails fast on settings the service cannot run with.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.jwt_secret.expose().len() < 32 {
+            return Err("jwt_secret must be at least 32 characters (CRM_JWT_SECRET)".into());
+        }
+        if self.service_secret.expose().len() < 32 {
+            return Err(
+                "service_secret must be at least 32 characters (CRM_SERVICE_SECRET)".into(),
+            );
+        }
+        if self.token_ttl_secs <= 0 {
+            return Err("token_ttl_secs must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// gRPC service names svc-auth reports in health checks.
+pub const SERVICE_NAMES: &[&str] = &[
+    "crm.auth.v1.AuthService",
+    "crm.auth.v1.ApiKeyService",
+    "crm.auth.v1.KeyValidationService",
+];
+
+/// Connects to the database and brings its schema up to date.
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let db = crm_platform::db::connect(&config.database_url, "auth").await?;
+    migration::Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Runs svc-auth on `listener` until `shutdown` fires. Key changes are announced on `bus`.
+pub async fn serve(
+    config: Config,
+    bus: Bus,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    let db = connect(&config).await?;
+    if !config.bootstrap_owner_email.is_empty()
+        && let Some(owner) =
+            domain::provision::bootstrap_if_empty(&db, &config.bootstrap_owner_email).await?
+    {
+        // Printed, not logged: this is the only time the password exists in clear.
+        println!(
+            "\n  First start: created workspace {} with owner\n    email:    {}\n    password: {}\n  This password is shown once. Log in with POST /api/auth/login.\n",
+            owner.workspace_id, owner.email, owner.password
+        );
+    }
+    let state = AuthState {
+        db: db.clone(),
+        jwt: JwtKeys::hs256(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience),
+        bus,
+        token_ttl_secs: config.token_ttl_secs,
+    };
+    let verifier = PrincipalVerifier::new(&config.service_secret);
+    let result = serve_grpc(listener, shutdown, SERVICE_NAMES, |router| {
+        router
+            .add_service(AuthServiceServer::with_interceptor(
+                grpc::auth::AuthApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(ApiKeyServiceServer::with_interceptor(
+                grpc::api_keys::ApiKeyApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(KeyValidationServiceServer::with_interceptor(
+                grpc::validation::KeyValidationApi { state },
+                verifier.interceptor(),
+            ))
+    })
+    .await;
+    db.close().await.ok();
+    Ok(result?)
+}

@@ -1,0 +1,18 @@
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = crm_platform::telemetry::init("svc-messaging");
+    let config: svc_messaging::Config =
+        crm_platform::config::load().context("loading configuration")?;
+    let addr =
+        crm_platform::config::env_nonempty("CRM_LISTEN").unwrap_or_else(|| "0.0.0.0:50055".into());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "svc-messaging listening");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(crm_platform::server::cancel_on_signal(shutdown.clone()));
+    svc_messaging::serve(config, listener, shutdown).await
+}

@@ -1,0 +1,18 @@
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = crm_platform::telemetry::init("svc-metrics");
+    let config: svc_metrics::Config =
+        crm_platform::config::load().context("loading configuration")?;
+    let addr =
+        crm_platform::config::env_nonempty("CRM_LISTEN").unwrap_or_else(|| "0.0.0.0:50053".into());
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "svc-metrics listening");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(crm_platform::server::cancel_on_signal(shutdown.clone()));
+    svc_metrics::serve(config, listener, shutdown).await
+}

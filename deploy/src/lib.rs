@@ -155,10 +155,9 @@ impl Stack {
         macro_rules! start_domain_service {
             ($name:literal, $krate:ident) => {{
                 let (listener, addr) = bind_local().await?;
-                let cfg = $krate::Config {
-                    service_secret: secret.clone(),
-                    ..Default::default()
-                };
+                // Later issues add settings to these configs; defaults cover them here.
+                let mut cfg = $krate::Config::default();
+                cfg.service_secret = secret.clone();
                 tasks.push(tokio::spawn($krate::serve(cfg, listener, shutdown.clone())));
                 backends.insert($name.to_owned(), format!("http://{addr}"));
             }};

@@ -23,7 +23,7 @@ pub struct GatewayError {
     /// The request field at fault, if one is.
     pub field: Option<String>,
     /// Extra facts (`expired_at`, `required_scope`, field violations...).
-    pub details: Map<String, Value>,
+    pub details: Box<Map<String, Value>>,
 }
 
 impl GatewayError {
@@ -34,7 +34,7 @@ impl GatewayError {
             code: code.to_owned(),
             message: message.into(),
             field: None,
-            details: Map::new(),
+            details: Box::default(),
         }
     }
 
@@ -140,7 +140,7 @@ impl IntoResponse for GatewayError {
             "error": self.message,
             "message": self.message,
             "code": self.code,
-            "details": Value::Object(self.details),
+            "details": Value::Object(*self.details),
         });
         (status, Json(body)).into_response()
     }

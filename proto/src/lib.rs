@@ -3,7 +3,12 @@
 //! The descriptor set keeps the custom options (`google.api.http`, `crm.options.v1.auth`) so
 //! the gateway can build its REST routes and authorization table from it at start-up.
 
-#![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
+// Generated code: empty services generate a match with only a wildcard arm.
+#![allow(
+    clippy::large_enum_variant,
+    clippy::doc_lazy_continuation,
+    clippy::match_single_binding
+)]
 
 /// Encoded `FileDescriptorSet` of all CRM protos and their imports, options included.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

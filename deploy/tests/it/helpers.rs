@@ -1,0 +1,195 @@
+use crm_platform::{Secret, testing::TestStorage};
+use crm_stack::{Stack, StackConfig, random_secret};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub struct TestApp {
+    pub stack: Stack,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub service_secret: Secret,
+    _storage: TestStorage,
+}
+
+/// An owner of a fresh workspace, logged in.
+pub struct Owner {
+    pub email: String,
+    pub token: String,
+    pub workspace_id: String,
+    pub user_id: String,
+}
+
+pub struct Options {
+    pub redis_url: Option<Option<String>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options { redis_url: None }).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        let storage = TestStorage::new().await;
+        let service_secret = Secret::new(random_secret());
+        let mut gateway = crm_gateway::Config {
+            usage_flush_millis: 200,
+            ..Default::default()
+        };
+        gateway.key_cache_ttl_secs = 300;
+        let config = StackConfig {
+            gateway_addr: "127.0.0.1:0".into(),
+            database_url: storage.database_url.clone(),
+            data_dir: storage.data_dir.clone(),
+            redis_url: options
+                .redis_url
+                .unwrap_or_else(|| storage.redis_url.clone()),
+            redis_prefix: storage.redis_prefix.clone(),
+            jwt_secret: Secret::new(random_secret()),
+            service_secret: service_secret.clone(),
+            bootstrap_owner_email: String::new(),
+            gateway,
+        };
+        let stack = Stack::start(config).await.expect("stack starts");
+        let base = format!("http://{}", stack.gateway_addr);
+        Self {
+            stack,
+            base,
+            http: reqwest::Client::new(),
+            service_secret,
+            _storage: storage,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn auth_db(&self) -> sea_orm::DatabaseConnection {
+        crm_platform::db::connect(&self.stack.auth_database_url, "auth")
+            .await
+            .expect("auth db")
+    }
+
+    /// A new workspace with its owner, logged in through the gateway.
+    pub async fn owner(&self, workspace: &str) -> Owner {
+        let email = format!(
+            "{}@{}.test",
+            uuid::Uuid::new_v4().simple(),
+            workspace.to_lowercase().replace(' ', "-")
+        );
+        let password = "correct horse battery staple".to_owned();
+        let db = self.auth_db().await;
+        let (workspace_id, user_id) = svc_auth::domain::provision::create_workspace(
+            &db, workspace, &email, "Owner", &password,
+        )
+        .await
+        .unwrap();
+        let token = self.login(&email, &password).await;
+        Owner {
+            email,
+            token,
+            workspace_id,
+            user_id,
+        }
+    }
+
+    /// A user with `role` in an existing workspace, logged in.
+    pub async fn member(&self, owner: &Owner, role: svc_auth::domain::role::Role) -> String {
+        let email = format!("{}@member.test", uuid::Uuid::new_v4().simple());
+        let db = self.auth_db().await;
+        svc_auth::domain::provision::add_user(
+            &db,
+            &owner.workspace_id,
+            &email,
+            "pw-member-123",
+            role,
+        )
+        .await
+        .unwrap();
+        let r = self
+            .http
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"email": email, "password": "pw-member-123", "workspace_id": owner.workspace_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "login");
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates a key; returns (id, full key, whole response body).
+    pub async fn create_key(&self, token: &str, body: Value) -> (String, String, Value) {
+        let r = self
+            .http
+            .post(self.url("/api/api-keys"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "create key");
+        let v: Value = r.json().await.unwrap();
+        (
+            v["data"]["id"].as_str().unwrap().to_owned(),
+            v["data"]["key"].as_str().unwrap().to_owned(),
+            v,
+        )
+    }
+
+    /// GET with an API key in the X-API-Key header.
+    pub async fn get_with_key(&self, path: &str, key: &str) -> (u16, Value) {
+        self.get_with_key_at(&self.base, path, key).await
+    }
+
+    pub async fn get_with_key_at(&self, base: &str, path: &str, key: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{base}{path}"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// Polls `check` every 20 ms until it returns true or `limit` passes; returns the time taken.
+pub async fn within<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}

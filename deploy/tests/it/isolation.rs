@@ -1,0 +1,95 @@
+use crate::helpers::TestApp;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workspace_a_cannot_see_workspace_b() {
+    let app = TestApp::spawn().await;
+    let a = app.owner("Alpha").await;
+    let b = app.owner("Beta").await;
+    let (a_key_id, a_key, _) = app
+        .create_key(
+            &a.token,
+            json!({"name": "a", "scopes": ["workspace_members:read"]}),
+        )
+        .await;
+    let (b_key_id, _, _) = app
+        .create_key(&b.token, json!({"name": "b", "scopes": ["contacts:read"]}))
+        .await;
+
+    // B's key id through A's token: not found, never forbidden-but-exists.
+    for request in [
+        app.http
+            .get(app.url(&format!("/api/api-keys/{b_key_id}")))
+            .bearer_auth(&a.token),
+        app.http
+            .put(app.url(&format!("/api/api-keys/{b_key_id}")))
+            .bearer_auth(&a.token)
+            .json(&json!({"name": "pwned"})),
+        app.http
+            .post(app.url(&format!("/api/api-keys/{b_key_id}/revoke")))
+            .bearer_auth(&a.token),
+        app.http
+            .post(app.url(&format!("/api/api-keys/{b_key_id}/regenerate")))
+            .bearer_auth(&a.token),
+        app.http
+            .delete(app.url(&format!("/api/api-keys/{b_key_id}")))
+            .bearer_auth(&a.token),
+    ] {
+        let (s, body) = app.send(request).await;
+        assert_eq!(s, 404, "{body}");
+        assert_eq!(body["code"], "NOT_FOUND");
+    }
+    // A client-supplied workspace_id never widens access.
+    let (_, list) = app
+        .send(
+            app.http
+                .get(app.url(&format!("/api/api-keys?workspace_id={}", b.workspace_id)))
+                .bearer_auth(&a.token),
+        )
+        .await;
+    let ids: Vec<_> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, vec![a_key_id]);
+    // Nor does a header naming a workspace the user is not in.
+    let (s, body) = app
+        .send(
+            app.http
+                .get(app.url("/api/api-keys"))
+                .bearer_auth(&a.token)
+                .header("X-Workspace-ID", &b.workspace_id),
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(body["code"], "NOT_A_MEMBER");
+    let (s, body) = app
+        .send(
+            app.http
+                .get(app.url("/api/agents"))
+                .header("x-api-key", &a_key)
+                .header("X-Workspace-ID", &b.workspace_id),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let emails: Vec<_> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        emails,
+        vec![a.email.clone()],
+        "a key acts in its own workspace only"
+    );
+    // B's key still works: nothing A did touched it.
+    let (_, b_list) = app
+        .send(app.http.get(app.url("/api/api-keys")).bearer_auth(&b.token))
+        .await;
+    assert_eq!(b_list["data"][0]["name"], "b");
+    assert_eq!(b_list["data"][0]["status"], "active");
+    app.stack.stop().await;
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the whole stack started in-process on port 0, driven over the wire
+//! through the gateway (REST, gRPC, gRPC-web). With `DATABASE_URL` / `REDIS_URL` set the same
+//! tests run against Postgres and Redis; each test gets its own database and key prefix.
+
+mod api_keys;
+mod grpc;
+mod helpers;
+mod isolation;
+mod key_auth;
+mod ops;
+mod sessions;

@@ -1,0 +1,81 @@
+use crate::helpers::{Options, TestApp};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_readiness_openapi_cors_and_request_ids() {
+    let app = TestApp::spawn().await;
+    let (s, h) = app.send(app.http.get(app.url("/healthz"))).await;
+    assert_eq!((s, h["status"].as_str()), (200, Some("ok")));
+    let (s, r) = app.send(app.http.get(app.url("/readyz"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(r["details"]["backends"]["auth"], "serving");
+    assert_eq!(r["details"]["backends"]["pipeline"], "serving");
+
+    let r = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/api-keys/{id}/regenerate"]["post"].is_object());
+    assert!(doc["paths"]["/api/v1/api-keys/{id}/revoke"]["post"].is_object());
+    assert_eq!(
+        doc["paths"]["/api/agents"]["get"]["x-required-scopes"],
+        json!(["workspace_members:read"])
+    );
+
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/api/api-keys"))
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+
+    let r = app
+        .http
+        .get(app.url("/no/such/thing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers().contains_key("x-request-id"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    let r = app
+        .http
+        .patch(app.url("/api/api-keys"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    app.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_redis_unreachable_the_gateway_keeps_serving_and_says_so() {
+    // Port 1 on loopback: nothing listens there, so every Redis call fails fast.
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some(Some("redis://127.0.0.1:1".into())),
+    })
+    .await;
+    let owner = app.owner("Acme").await;
+    let (_, key, _) = app
+        .create_key(
+            &owner.token,
+            json!({"name": "k", "scopes": ["contacts:read"]}),
+        )
+        .await;
+    assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
+    assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
+    let (s, r) = app.send(app.http.get(app.url("/readyz"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(r["status"], "degraded");
+    assert!(r["details"]["redis"].as_str().unwrap().starts_with("down"));
+    app.stack.stop().await;
+}

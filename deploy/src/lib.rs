@@ -238,6 +238,11 @@ impl Stack {
         }
     }
 
+    /// The backend gRPC URLs by service name.
+    pub fn backend_urls(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.backends
+    }
+
     /// Waits until shutdown is requested, then stops.
     pub async fn run_until_shutdown(self) {
         self.shutdown.cancelled().await;

@@ -15,6 +15,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let stack = Stack::start(config).await?;
     tracing::info!(gateway = %stack.gateway_addr, %storage, cache, "CRM stack ready");
+    for (name, url) in stack.backend_urls() {
+        println!("svc-{name} on {url}");
+    }
     println!(
         "CRM API on http://{}  (REST, gRPC, gRPC-web; docs at /openapi.json)",
         stack.gateway_addr

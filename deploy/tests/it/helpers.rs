@@ -19,13 +19,17 @@ pub struct Owner {
     pub user_id: String,
 }
 
+#[derive(Default)]
 pub struct Options {
+    /// Overrides the Redis URL (`Some(None)` for none).
     pub redis_url: Option<Option<String>>,
+    /// Accept an external issuer's tokens.
+    pub external_jwt: Option<crm_gateway::auth::jwt::ExternalIssuer>,
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_with(Options { redis_url: None }).await
+        Self::spawn_with(Options::default()).await
     }
 
     pub async fn spawn_with(options: Options) -> Self {
@@ -36,6 +40,9 @@ impl TestApp {
             ..Default::default()
         };
         gateway.key_cache_ttl_secs = 300;
+        if let Some(external) = options.external_jwt {
+            gateway.external_jwt = external;
+        }
         let config = StackConfig {
             gateway_addr: "127.0.0.1:0".into(),
             database_url: storage.database_url.clone(),

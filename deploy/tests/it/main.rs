@@ -3,6 +3,7 @@
 //! tests run against Postgres and Redis; each test gets its own database and key prefix.
 
 mod api_keys;
+mod external_jwt;
 mod grpc;
 mod helpers;
 mod isolation;

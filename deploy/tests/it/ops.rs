@@ -62,6 +62,7 @@ async fn with_redis_unreachable_the_gateway_keeps_serving_and_says_so() {
     // Port 1 on loopback: nothing listens there, so every Redis call fails fast.
     let app = TestApp::spawn_with(Options {
         redis_url: Some(Some("redis://127.0.0.1:1".into())),
+        ..Options::default()
     })
     .await;
     let owner = app.owner("Acme").await;

@@ -1,0 +1,137 @@
+//! Throughput through the gateway against calling the same RPC directly, in one run, with the
+//! same concurrency: an API-key-authenticated REST `GET /api/auth/me` (→ `AuthService.GetMe`)
+//! versus `AuthService.GetMe` over gRPC straight to svc-auth. Also reports server CPU time
+//! per request from /proc/PID/stat of the server process.
+//!
+//! `cargo run --release -p crm-bench --bin gateway_rps -- [concurrency] [seconds]`
+
+use bytes::Bytes;
+use crm_bench::{Server, Summary, cpu_time, summarize};
+use crm_platform::{Principal, PrincipalKind, Secret, principal::PrincipalVerifier};
+use crm_proto::auth::{GetMeRequest, auth_service_client::AuthServiceClient};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use std::time::{Duration, Instant};
+
+struct Run {
+    summary: Summary,
+    cpu_per_request_us: f64,
+}
+
+async fn measure<F, Fut>(pid: u32, concurrency: usize, seconds: u64, call: F) -> Run
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    // Warm up connections and caches.
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let mut warm = Vec::new();
+    for _ in 0..concurrency {
+        let call = call.clone();
+        warm.push(tokio::spawn(async move {
+            while Instant::now() < warm_until {
+                call().await;
+            }
+        }));
+    }
+    for w in warm {
+        let _ = w.await;
+    }
+    let cpu_before = cpu_time(pid);
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                let t = Instant::now();
+                assert!(call().await, "request failed");
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    let elapsed = start.elapsed();
+    let cpu = cpu_time(pid).saturating_sub(cpu_before);
+    let summary = summarize(all, elapsed);
+    let cpu_per_request_us = cpu.as_secs_f64() * 1e6 / summary.count.max(1) as f64;
+    Run {
+        summary,
+        cpu_per_request_us,
+    }
+}
+
+fn print(name: &str, r: &Run) {
+    println!(
+        "{name:<44} {:>9.0} req/s   p50 {:>6} µs   p99 {:>6} µs   server CPU {:>6.1} µs/req   ({} requests)",
+        r.summary.rps, r.summary.p50_us, r.summary.p99_us, r.cpu_per_request_us, r.summary.count
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(32);
+    let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let server = Server::start(18182)?;
+    let (_, key) = server.key(&["contacts:read"]).await?;
+    let pid = server.pid();
+
+    let channel = tonic::transport::Endpoint::from_shared(server.auth_url.clone())?
+        .connect()
+        .await?;
+    let signer = PrincipalVerifier::new(&Secret::new(server.service_secret.clone()));
+    let direct = {
+        let client = AuthServiceClient::new(channel);
+        move || {
+            let mut client = client.clone();
+            let signer = signer.clone();
+            async move {
+                // An internal caller signs a principal per call, as the gateway does.
+                let mut request = tonic::Request::new(GetMeRequest {});
+                let p = Principal::new(PrincipalKind::ApiKey, "bench-ws", "bench-user");
+                signer.sign_into(&p, request.metadata_mut()).is_ok()
+                    && client.get_me(request).await.is_ok()
+            }
+        }
+    };
+
+    let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(concurrency)
+        .build_http();
+    let uri: hyper::Uri = format!("{}/api/auth/me", server.base).parse()?;
+    let rest = move || {
+        let http = http.clone();
+        let uri = uri.clone();
+        let key = key.clone();
+        async move {
+            let request = hyper::Request::get(uri)
+                .header("x-api-key", key)
+                .body(Empty::new())
+                .expect("request");
+            match http.request(request).await {
+                Ok(r) if r.status() == 200 => r.into_body().collect().await.is_ok(),
+                _ => false,
+            }
+        }
+    };
+
+    println!(
+        "concurrency {concurrency}, {seconds} s per path, server = crm process (all services + gateway), 2 shared cores"
+    );
+    let grpc_run = measure(pid, concurrency, seconds, direct).await;
+    print("gRPC GetMe direct to svc-auth", &grpc_run);
+    let rest_run = measure(pid, concurrency, seconds, rest).await;
+    print("REST GET /api/auth/me via gateway (API key)", &rest_run);
+    println!(
+        "gateway REST keeps {:.0}% of direct gRPC requests/s",
+        100.0 * rest_run.summary.rps / grpc_run.summary.rps
+    );
+    Ok(())
+}

@@ -105,10 +105,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if config.jwt_secret.expose().len() < 32 || config.service_secret.expose().len() < 32 {
-        anyhow::bail!(
-            "jwt_secret and service_secret must be at least 32 characters (CRM_JWT_SECRET, CRM_SERVICE_SECRET)"
-        );
+    for (secret, setting, env) in [
+        (&config.jwt_secret, "jwt_secret", "CRM_JWT_SECRET"),
+        (
+            &config.service_secret,
+            "service_secret",
+            "CRM_SERVICE_SECRET",
+        ),
+    ] {
+        secret
+            .require_strong(setting, env)
+            .map_err(anyhow::Error::msg)?;
     }
     let (table, _pool) =
         transcode::table::RouteTable::from_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)?;

@@ -20,6 +20,14 @@ impl Secret {
         &self.0
     }
 
+    /// Refuses a secret shorter than 32 characters, naming the setting and its variable.
+    pub fn require_strong(&self, setting: &str, env: &str) -> Result<(), String> {
+        if self.0.len() < 32 {
+            return Err(format!("{setting} must be at least 32 characters ({env})"));
+        }
+        Ok(())
+    }
+
     /// True when no secret was configured.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -47,5 +55,11 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
         assert_eq!(s.expose(), "hunter2");
+        assert!(
+            s.require_strong("jwt_secret", "CRM_JWT_SECRET")
+                .unwrap_err()
+                .contains("CRM_JWT_SECRET")
+        );
+        assert!(Secret::new("x".repeat(32)).require_strong("a", "B").is_ok());
     }
 }

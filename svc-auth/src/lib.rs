@@ -59,14 +59,10 @@ impl Default for Config {
 impl Config {
     /// Fails fast on settings the service cannot run with.
     pub fn validate(&self) -> Result<(), String> {
-        if self.jwt_secret.expose().len() < 32 {
-            return Err("jwt_secret must be at least 32 characters (CRM_JWT_SECRET)".into());
-        }
-        if self.service_secret.expose().len() < 32 {
-            return Err(
-                "service_secret must be at least 32 characters (CRM_SERVICE_SECRET)".into(),
-            );
-        }
+        self.jwt_secret
+            .require_strong("jwt_secret", "CRM_JWT_SECRET")?;
+        self.service_secret
+            .require_strong("service_secret", "CRM_SERVICE_SECRET")?;
         if self.token_ttl_secs <= 0 {
             return Err("token_ttl_secs must be positive".into());
         }

@@ -28,9 +28,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if config.service_secret.expose().len() < 32 {
-        anyhow::bail!("service_secret must be at least 32 characters (CRM_SERVICE_SECRET)");
-    }
+    config
+        .service_secret
+        .require_strong("service_secret", "CRM_SERVICE_SECRET")
+        .map_err(anyhow::Error::msg)?;
     let verifier = PrincipalVerifier::new(&config.service_secret);
     serve_grpc(listener, shutdown, SERVICE_NAMES, |router| {
         router.add_service(WebhooksServiceServer::with_interceptor(

@@ -135,12 +135,7 @@ async fn both_permission_shapes_normalize_and_bad_ones_name_the_field() {
 async fn update_regenerate_and_delete_take_effect_at_once() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (id, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     assert_eq!(app.get_with_key("/api/agents", &key).await.0, 403);
 
     let (s, updated) = app
@@ -252,9 +247,7 @@ async fn update_regenerate_and_delete_take_effect_at_once() {
 async fn keys_cannot_manage_keys_and_viewers_cannot_mint() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (_, key, _) = app
-        .create_key(&owner.token, json!({"name": "k", "scopes": ["*"]}))
-        .await;
+    let (_, key) = app.key(&owner.token, &["*"]).await;
     let (s, b) = app
         .send(
             app.http
@@ -318,12 +311,7 @@ async fn keys_cannot_manage_keys_and_viewers_cannot_mint() {
 async fn use_is_recorded_in_last_used_at() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (id, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
     let recorded = within(Duration::from_secs(3), || async {
         let (_, b) = app

@@ -5,7 +5,6 @@ use crm_proto::auth::{
     key_validation_service_client::KeyValidationServiceClient,
 };
 use prost::Message;
-use serde_json::json;
 use tonic::{Code, Request};
 
 fn with_key<T>(message: T, key: &str) -> Request<T> {
@@ -18,12 +17,7 @@ fn with_key<T>(message: T, key: &str) -> Request<T> {
 async fn grpc_calls_through_the_gateway_are_authenticated() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (id, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     let mut client = AuthServiceClient::connect(app.base.clone()).await.unwrap();
 
     let me = client
@@ -110,12 +104,7 @@ async fn services_refuse_calls_without_a_valid_principal() {
 async fn grpc_web_calls_are_translated_by_the_gateway() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (id, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     let message = GetMeRequest {}.encode_to_vec();
     let mut frame = vec![0u8];
     frame.extend_from_slice(&(message.len() as u32).to_be_bytes());

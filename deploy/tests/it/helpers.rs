@@ -161,6 +161,14 @@ impl TestApp {
         )
     }
 
+    /// A key with these scopes; returns (id, full key).
+    pub async fn key(&self, token: &str, scopes: &[&str]) -> (String, String) {
+        let (id, key, _) = self
+            .create_key(token, json!({"name": "test key", "scopes": scopes}))
+            .await;
+        (id, key)
+    }
+
     /// GET with an API key in the X-API-Key header.
     pub async fn get_with_key(&self, path: &str, key: &str) -> (u16, Value) {
         self.get_with_key_at(&self.base, path, key).await

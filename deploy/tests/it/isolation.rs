@@ -6,15 +6,8 @@ async fn workspace_a_cannot_see_workspace_b() {
     let app = TestApp::spawn().await;
     let a = app.owner("Alpha").await;
     let b = app.owner("Beta").await;
-    let (a_key_id, a_key, _) = app
-        .create_key(
-            &a.token,
-            json!({"name": "a", "scopes": ["workspace_members:read"]}),
-        )
-        .await;
-    let (b_key_id, _, _) = app
-        .create_key(&b.token, json!({"name": "b", "scopes": ["contacts:read"]}))
-        .await;
+    let (a_key_id, a_key) = app.key(&a.token, &["workspace_members:read"]).await;
+    let (b_key_id, _) = app.key(&b.token, &["contacts:read"]).await;
 
     // B's key id through A's token: not found, never forbidden-but-exists.
     for request in [
@@ -89,7 +82,8 @@ async fn workspace_a_cannot_see_workspace_b() {
     let (_, b_list) = app
         .send(app.http.get(app.url("/api/api-keys")).bearer_auth(&b.token))
         .await;
-    assert_eq!(b_list["data"][0]["name"], "b");
+    assert_eq!(b_list["data"][0]["id"], b_key_id.as_str());
+    assert_eq!(b_list["data"][0]["name"], "test key");
     assert_eq!(b_list["data"][0]["status"], "active");
     app.stack.stop().await;
 }

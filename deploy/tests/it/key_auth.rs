@@ -6,12 +6,7 @@ use std::time::Duration;
 async fn all_three_key_placements_authenticate() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (id, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     for request in [
         app.http.get(app.url("/api/auth/me")).bearer_auth(&key),
         app.http
@@ -34,12 +29,7 @@ async fn all_three_key_placements_authenticate() {
 async fn a_mistyped_key_is_refused_by_its_checksum() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (_, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (_, key) = app.key(&owner.token, &["contacts:read"]).await;
     let mut typo: Vec<char> = key.chars().collect();
     typo[20] = if typo[20] == '0' { '1' } else { '0' };
     let typo: String = typo.into_iter().collect();
@@ -65,12 +55,7 @@ async fn a_mistyped_key_is_refused_by_its_checksum() {
 async fn a_missing_scope_is_named_in_the_403() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (_, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (_, key) = app.key(&owner.token, &["contacts:read"]).await;
     let (s, b) = app.get_with_key("/api/agents", &key).await;
     assert_eq!(s, 403);
     assert_eq!(b["code"], "INSUFFICIENT_SCOPE");
@@ -134,12 +119,7 @@ async fn revocation_reaches_every_gateway_within_a_second() {
     let mut app = TestApp::spawn().await;
     let second = format!("http://{}", app.stack.start_extra_gateway().await.unwrap());
     let owner = app.owner("Acme").await;
-    let (id, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     // Warm both gateways' caches.
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
     assert_eq!(

@@ -66,17 +66,63 @@ async fn with_redis_unreachable_the_gateway_keeps_serving_and_says_so() {
     })
     .await;
     let owner = app.owner("Acme").await;
-    let (_, key, _) = app
-        .create_key(
-            &owner.token,
-            json!({"name": "k", "scopes": ["contacts:read"]}),
-        )
-        .await;
+    let (_, key) = app.key(&owner.token, &["contacts:read"]).await;
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
     let (s, r) = app.send(app.http.get(app.url("/readyz"))).await;
     assert_eq!(s, 200);
     assert_eq!(r["status"], "degraded");
     assert!(r["details"]["redis"].as_str().unwrap().starts_with("down"));
+    app.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_service_answers_health_and_reflection_with_its_package() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let app = TestApp::spawn().await;
+    for (name, url) in app.stack.backend_urls() {
+        let channel = tonic::transport::Endpoint::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let health = HealthClient::new(channel.clone())
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(health.status, 1, "{name} serving");
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut replies = ServerReflectionClient::new(channel)
+            .server_reflection_info(tokio_stream::iter(vec![request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let reply = replies.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+            panic!("{name}: no service list");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        let package = format!("crm.{name}.v1.");
+        assert!(
+            names.iter().any(|n| n.starts_with(&package)),
+            "{name} lists {names:?}"
+        );
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with(&package) || n.starts_with("grpc.")),
+            "{name} lists only what it serves: {names:?}"
+        );
+    }
     app.stack.stop().await;
 }

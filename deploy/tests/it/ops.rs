@@ -1,5 +1,6 @@
-use crate::helpers::{Options, TestApp};
+use crate::helpers::{Options, TestApp, within};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_readiness_openapi_cors_and_request_ids() {
@@ -66,13 +67,31 @@ async fn with_redis_unreachable_the_gateway_keeps_serving_and_says_so() {
     })
     .await;
     let owner = app.owner("Acme").await;
-    let (_, key) = app.key(&owner.token, &["contacts:read"]).await;
+    let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
     let (s, r) = app.send(app.http.get(app.url("/readyz"))).await;
     assert_eq!(s, 200);
     assert_eq!(r["status"], "degraded");
     assert!(r["details"]["redis"].as_str().unwrap().starts_with("down"));
+    // No invalidation can travel while Redis is away, so cached keys live only briefly and
+    // a revocation still takes effect within seconds rather than the full cache TTL (300 s here).
+    let (s, _) = app
+        .send(
+            app.http
+                .post(app.url(&format!("/api/api-keys/{id}/revoke")))
+                .bearer_auth(&owner.token),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let stopped = within(Duration::from_secs(5), || async {
+        app.get_with_key("/api/auth/me", &key).await.0 == 401
+    })
+    .await;
+    assert!(
+        stopped.is_some(),
+        "a revoked key kept working while Redis was down"
+    );
     app.stack.stop().await;
 }
 

@@ -60,7 +60,14 @@ pub struct CacheTtl {
     pub negative: Duration,
 }
 
-struct EntryExpiry(CacheTtl);
+/// While Redis is configured but away, invalidations cannot arrive, so known keys are kept
+/// only this long: a revocation then takes effect within it instead of the full TTL.
+const TTL_WHILE_REDIS_DOWN: Duration = Duration::from_secs(2);
+
+struct EntryExpiry {
+    ttl: CacheTtl,
+    redis: Option<RedisLink>,
+}
 
 impl Expiry<String, Arc<KeyEntry>> for EntryExpiry {
     fn expire_after_create(
@@ -69,10 +76,14 @@ impl Expiry<String, Arc<KeyEntry>> for EntryExpiry {
         value: &Arc<KeyEntry>,
         _at: Instant,
     ) -> Option<Duration> {
-        Some(if value.status == "unknown" {
-            self.0.negative
+        if value.status == "unknown" {
+            return Some(self.ttl.negative);
+        }
+        let redis_down = self.redis.as_ref().is_some_and(|r| !r.is_up());
+        Some(if redis_down {
+            self.ttl.positive.min(TTL_WHILE_REDIS_DOWN)
         } else {
-            self.0.positive
+            self.ttl.positive
         })
     }
 }
@@ -97,7 +108,10 @@ impl KeyResolver {
     ) -> Self {
         let cache = Cache::builder()
             .max_capacity(100_000)
-            .expire_after(EntryExpiry(ttl))
+            .expire_after(EntryExpiry {
+                ttl,
+                redis: redis.clone(),
+            })
             .build();
         Self {
             cache,

@@ -67,6 +67,10 @@ pub fn build(
             ));
         }
     }
+    if object.is_empty() {
+        // Nothing to parse (a plain GET): skip the JSON round trip.
+        return Ok(DynamicMessage::new(input.clone()));
+    }
     let options = DeserializeOptions::new().deny_unknown_fields(true);
     match DynamicMessage::deserialize_with_options(
         input.clone(),

@@ -11,8 +11,23 @@ const OPTIONS: SerializeOptions = SerializeOptions::new()
     .stringify_64_bit_integers(false)
     .skip_default_fields(false);
 
-/// Serializes a response as the REST body.
-pub fn to_body(message: &DynamicMessage) -> Result<Vec<u8>, GatewayError> {
+/// Serializes a response as the REST body. `fill_nulls` says whether the type has presence
+/// fields to spell out as `null` (see [`needs_nulls`]); when it has none the message is
+/// written straight to bytes.
+pub fn to_body(message: &DynamicMessage, fill_nulls: bool) -> Result<Vec<u8>, GatewayError> {
+    if !fill_nulls {
+        let mut fields = Vec::with_capacity(256);
+        message
+            .serialize_with_options(&mut serde_json::Serializer::new(&mut fields), &OPTIONS)
+            .map_err(|e| GatewayError::internal(format!("serializing response: {e}")))?;
+        let mut body = Vec::with_capacity(fields.len() + 16);
+        body.extend_from_slice(b"{\"success\":true");
+        if fields.len() > 2 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&fields[1..]);
+        return Ok(body);
+    }
     let value = message
         .serialize_with_options(serde_json::value::Serializer, &OPTIONS)
         .map_err(|e| GatewayError::internal(format!("serializing response: {e}")))?;
@@ -22,11 +37,27 @@ pub fn to_body(message: &DynamicMessage) -> Result<Vec<u8>, GatewayError> {
         ));
     };
     let mut fields = fields;
-    fill_nulls(&mut fields, &message.descriptor_ref());
+    fill(&mut fields, &message.descriptor_ref());
     let mut body = Map::with_capacity(fields.len() + 1);
     body.insert("success".into(), Value::Bool(true));
     body.extend(fields);
     serde_json::to_vec(&Value::Object(body)).map_err(|e| GatewayError::internal(e.to_string()))
+}
+
+/// True when a message type (or one nested in it) has presence fields that must read `null`
+/// when unset. Computed once per method at start-up.
+pub fn needs_nulls(desc: &MessageDescriptor) -> bool {
+    fn walk(desc: &MessageDescriptor, seen: &mut Vec<String>) -> bool {
+        if seen.iter().any(|s| s == desc.full_name()) {
+            return false;
+        }
+        seen.push(desc.full_name().to_owned());
+        desc.fields().any(|f| {
+            (f.supports_presence() && !f.is_list() && !f.is_map())
+                || matches!(f.kind(), Kind::Message(inner) if !is_well_known(&inner) && !f.is_map() && walk(&inner, seen))
+        })
+    }
+    walk(desc, &mut Vec::new())
 }
 
 trait DescriptorRef {
@@ -44,7 +75,7 @@ fn is_well_known(desc: &MessageDescriptor) -> bool {
 }
 
 /// Inserts `null` for unset presence fields, recursing into nested messages.
-fn fill_nulls(object: &mut Map<String, Value>, desc: &MessageDescriptor) {
+fn fill(object: &mut Map<String, Value>, desc: &MessageDescriptor) {
     for field in desc.fields() {
         let name = field.name();
         match object.get_mut(name) {
@@ -57,11 +88,11 @@ fn fill_nulls(object: &mut Map<String, Value>, desc: &MessageDescriptor) {
                     && !field.is_map()
                 {
                     match value {
-                        Value::Object(o) => fill_nulls(o, &inner),
+                        Value::Object(o) => fill(o, &inner),
                         Value::Array(items) => {
                             for item in items {
                                 if let Value::Object(o) = item {
-                                    fill_nulls(o, &inner);
+                                    fill(o, &inner);
                                 }
                             }
                         }
@@ -99,11 +130,57 @@ mod tests {
             }],
         };
         let message = DynamicMessage::decode(out, typed.encode_to_vec().as_slice()).unwrap();
-        let body: Value = serde_json::from_slice(&to_body(&message).unwrap()).unwrap();
+        assert!(needs_nulls(&prost_reflect::ReflectMessage::descriptor(
+            &message
+        )));
+        let body: Value = serde_json::from_slice(&to_body(&message, true).unwrap()).unwrap();
         assert_eq!(body["success"], true);
         assert_eq!(body["data"][0]["id"], "k1");
         assert_eq!(body["data"][0]["is_active"], false);
         assert_eq!(body["data"][0]["last_used_at"], Value::Null);
         assert_eq!(body["data"][0]["scopes"], serde_json::json!([]));
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn types_without_presence_fields_take_the_direct_path_with_the_same_shape() {
+        let (table, _) = crate::transcode::table::RouteTable::from_descriptor_set(
+            crm_proto::FILE_DESCRIPTOR_SET,
+        )
+        .unwrap();
+        let out = table
+            .methods
+            .get("/crm.auth.v1.AuthService/GetMe")
+            .unwrap()
+            .output
+            .clone();
+        assert!(!needs_nulls(&out));
+        let typed = crm_proto::auth::GetMeResponse {
+            workspace_id: "w".into(),
+            scopes: vec!["a:b".into()],
+            ..Default::default()
+        };
+        let message =
+            DynamicMessage::decode(out.clone(), typed.encode_to_vec().as_slice()).unwrap();
+        let fast: Value = serde_json::from_slice(&to_body(&message, false).unwrap()).unwrap();
+        let slow: Value = serde_json::from_slice(&to_body(&message, true).unwrap()).unwrap();
+        assert_eq!(fast, slow);
+        assert_eq!(fast["success"], true);
+        assert_eq!(fast["api_key_id"], "");
+        let empty = DynamicMessage::new(
+            table
+                .methods
+                .get("/crm.auth.v1.ApiKeyService/DeleteApiKey")
+                .unwrap()
+                .output
+                .clone(),
+        );
+        let body: Value = serde_json::from_slice(&to_body(&empty, false).unwrap()).unwrap();
+        assert_eq!(body["success"], true);
     }
 }

@@ -74,7 +74,7 @@ async fn call(
         .unary(grpc_request, path, DynamicCodec::new(rpc.output.clone()))
         .await
         .map_err(|s| GatewayError::from_status(&s))?;
-    let body = response::to_body(reply.get_ref())?;
+    let body = response::to_body(reply.get_ref(), rpc.output_needs_nulls)?;
     let status = if binding.method == http::Method::POST && rpc.operation_id.contains(".Create") {
         StatusCode::CREATED
     } else {

@@ -34,6 +34,8 @@ pub struct MethodInfo {
     pub access: Access,
     /// Leading comment of the RPC, for the docs.
     pub description: String,
+    /// Whether responses need unset presence fields spelled out as `null`.
+    pub output_needs_nulls: bool,
 }
 
 /// One REST binding of an RPC.
@@ -94,6 +96,7 @@ impl RouteTable {
                     backend: backend.to_owned(),
                     access: access.clone(),
                     description: comments(&method),
+                    output_needs_nulls: super::response::needs_nulls(&method.output()),
                 });
                 methods.insert(info.grpc_path.clone(), info.clone());
                 if access == Access::Internal || !options.has_extension(&http_ext) {

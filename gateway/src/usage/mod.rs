@@ -37,17 +37,23 @@ impl KeyUsageRecorder {
         }
         let now = chrono::Utc::now().timestamp();
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.len() >= MAX_PENDING && !pending.contains_key(&principal.api_key_id) {
+        // The common case, a key already counted this interval, allocates nothing.
+        if let Some(entry) = pending.get_mut(&principal.api_key_id) {
+            entry.requests += 1;
+            entry.last_used_at = now;
             return;
         }
-        let entry = pending
-            .entry(principal.api_key_id.clone())
-            .or_insert_with(|| Pending {
+        if pending.len() >= MAX_PENDING {
+            return;
+        }
+        pending.insert(
+            principal.api_key_id.clone(),
+            Pending {
                 workspace_id: principal.workspace_id.clone(),
-                ..Default::default()
-            });
-        entry.requests += 1;
-        entry.last_used_at = now;
+                requests: 1,
+                last_used_at: now,
+            },
+        );
     }
 
     fn take(&self) -> Vec<KeyUsage> {
@@ -98,5 +104,32 @@ impl KeyUsageRecorder {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_key_and_ignores_users() {
+        let recorder = KeyUsageRecorder::default();
+        let mut key = Principal::new(PrincipalKind::ApiKey, "w1", "u1");
+        key.api_key_id = "k1".into();
+        for _ in 0..3 {
+            recorder.record(&key);
+        }
+        recorder.record(&Principal::new(PrincipalKind::User, "w1", "u1"));
+        let usage = recorder.take();
+        assert_eq!(usage.len(), 1);
+        assert_eq!(
+            (
+                usage[0].api_key_id.as_str(),
+                usage[0].workspace_id.as_str(),
+                usage[0].requests
+            ),
+            ("k1", "w1", 3)
+        );
+        assert!(recorder.take().is_empty(), "taking drains the batch");
     }
 }

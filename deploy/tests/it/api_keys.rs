@@ -22,13 +22,7 @@ async fn a_key_is_shown_once_and_never_listed() {
     );
     assert!(key.starts_with(created["data"]["key_prefix"].as_str().unwrap()));
 
-    let (s, list) = app
-        .send(
-            app.http
-                .get(app.url("/api/api-keys"))
-                .bearer_auth(&owner.token),
-        )
-        .await;
+    let (s, list) = app.send(app.get_as(&owner.token, "/api/api-keys")).await;
     assert_eq!(s, 200);
     let text = list.to_string();
     assert!(!text.contains(&key), "list must never contain the key");
@@ -42,11 +36,7 @@ async fn a_key_is_shown_once_and_never_listed() {
     assert_eq!(list["data"][0]["status"], "active");
 
     let (s, one) = app
-        .send(
-            app.http
-                .get(app.url(&format!("/api/v1/api-keys/{id}")))
-                .bearer_auth(&owner.token),
-        )
+        .send(app.get_as(&owner.token, &format!("/api/v1/api-keys/{id}")))
         .await;
     assert_eq!(s, 200);
     assert!(!one.to_string().contains(&key));
@@ -105,12 +95,7 @@ async fn both_permission_shapes_normalize_and_bad_ones_name_the_field() {
         (json!({"name": 5}), "name"),
     ] {
         let (s, e) = app
-            .send(
-                app.http
-                    .post(app.url("/api/api-keys"))
-                    .bearer_auth(&owner.token)
-                    .json(&body),
-            )
+            .send(app.post_as(&owner.token, "/api/api-keys").json(&body))
             .await;
         assert_eq!(s, 400, "{body}");
         assert_eq!(e["success"], false);
@@ -119,9 +104,7 @@ async fn both_permission_shapes_normalize_and_bad_ones_name_the_field() {
     }
     let (s, e) = app
         .send(
-            app.http
-                .post(app.url("/api/api-keys"))
-                .bearer_auth(&owner.token)
+            app.post_as(&owner.token, "/api/api-keys")
                 .header("content-type", "application/json")
                 .body("{\"name\": "),
         )
@@ -140,9 +123,7 @@ async fn update_regenerate_and_delete_take_effect_at_once() {
 
     let (s, updated) = app
         .send(
-            app.http
-                .put(app.url(&format!("/api/api-keys/{id}")))
-                .bearer_auth(&owner.token)
+            app.put_as(&owner.token, &format!("/api/api-keys/{id}"))
                 .json(&json!({
                     "name": "renamed", "permissions": {"workspace_members": ["read"]}
                 })),
@@ -160,9 +141,7 @@ async fn update_regenerate_and_delete_take_effect_at_once() {
 
     let (s, _) = app
         .send(
-            app.http
-                .put(app.url(&format!("/api/api-keys/{id}")))
-                .bearer_auth(&owner.token)
+            app.put_as(&owner.token, &format!("/api/api-keys/{id}"))
                 .json(&json!({"is_active": false})),
         )
         .await;
@@ -177,19 +156,13 @@ async fn update_regenerate_and_delete_take_effect_at_once() {
     let (_, b) = app.get_with_key("/api/auth/me", &key).await;
     assert_eq!(b["code"], "API_KEY_INACTIVE");
     app.send(
-        app.http
-            .put(app.url(&format!("/api/api-keys/{id}")))
-            .bearer_auth(&owner.token)
+        app.put_as(&owner.token, &format!("/api/api-keys/{id}"))
             .json(&json!({"is_active": true})),
     )
     .await;
 
     let (s, regenerated) = app
-        .send(
-            app.http
-                .post(app.url(&format!("/api/api-keys/{id}/regenerate")))
-                .bearer_auth(&owner.token),
-        )
+        .send(app.post_as(&owner.token, &format!("/api/api-keys/{id}/regenerate")))
         .await;
     assert_eq!(s, 200);
     let new_key = regenerated["data"]["key"].as_str().unwrap().to_owned();
@@ -209,11 +182,7 @@ async fn update_regenerate_and_delete_take_effect_at_once() {
     assert_eq!(app.get_with_key("/api/auth/me", &new_key).await.0, 200);
 
     let (s, deleted) = app
-        .send(
-            app.http
-                .delete(app.url(&format!("/api/api-keys/{id}")))
-                .bearer_auth(&owner.token),
-        )
+        .send(app.delete_as(&owner.token, &format!("/api/api-keys/{id}")))
         .await;
     assert_eq!(s, 200);
     assert_eq!(deleted["message"], "API key 'renamed' deleted successfully");
@@ -224,20 +193,10 @@ async fn update_regenerate_and_delete_take_effect_at_once() {
         .await
         .is_some()
     );
-    let (_, list) = app
-        .send(
-            app.http
-                .get(app.url("/api/api-keys"))
-                .bearer_auth(&owner.token),
-        )
-        .await;
+    let (_, list) = app.send(app.get_as(&owner.token, "/api/api-keys")).await;
     assert_eq!(list["data"], json!([]));
     let (s, _) = app
-        .send(
-            app.http
-                .get(app.url(&format!("/api/api-keys/{id}")))
-                .bearer_auth(&owner.token),
-        )
+        .send(app.get_as(&owner.token, &format!("/api/api-keys/{id}")))
         .await;
     assert_eq!(s, 404);
     app.stack.stop().await;
@@ -270,9 +229,7 @@ async fn keys_cannot_manage_keys_and_viewers_cannot_mint() {
     let viewer = app.member(&owner, Role::Viewer).await;
     let (s, b) = app
         .send(
-            app.http
-                .post(app.url("/api/api-keys"))
-                .bearer_auth(&viewer)
+            app.post_as(&viewer, "/api/api-keys")
                 .json(&json!({"name": "v", "scopes": ["contacts:read"]})),
         )
         .await;
@@ -284,21 +241,13 @@ async fn keys_cannot_manage_keys_and_viewers_cannot_mint() {
         json!({"name": "agent key", "scopes": ["contacts:read"]}),
     )
     .await;
-    let (_, mine) = app
-        .send(app.http.get(app.url("/api/api-keys")).bearer_auth(&agent))
-        .await;
+    let (_, mine) = app.send(app.get_as(&agent, "/api/api-keys")).await;
     assert_eq!(
         mine["data"].as_array().unwrap().len(),
         1,
         "an agent sees only their own keys"
     );
-    let (_, all) = app
-        .send(
-            app.http
-                .get(app.url("/api/api-keys"))
-                .bearer_auth(&owner.token),
-        )
-        .await;
+    let (_, all) = app.send(app.get_as(&owner.token, "/api/api-keys")).await;
     assert_eq!(
         all["data"].as_array().unwrap().len(),
         2,
@@ -315,11 +264,7 @@ async fn use_is_recorded_in_last_used_at() {
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
     let recorded = within(Duration::from_secs(3), || async {
         let (_, b) = app
-            .send(
-                app.http
-                    .get(app.url(&format!("/api/api-keys/{id}")))
-                    .bearer_auth(&owner.token),
-            )
+            .send(app.get_as(&owner.token, &format!("/api/api-keys/{id}")))
             .await;
         b["data"]["last_used_at"].is_string()
     })

@@ -64,9 +64,7 @@ async fn external_tokens_by_secret_and_jwks_act_in_a_workspace_the_user_belongs_
     for token in [&hs, &es] {
         let (s, me) = app
             .send(
-                app.http
-                    .get(app.url("/api/auth/me"))
-                    .bearer_auth(token)
+                app.get_as(token, "/api/auth/me")
                     .header("X-Workspace-ID", &owner.workspace_id),
             )
             .await;
@@ -75,16 +73,12 @@ async fn external_tokens_by_secret_and_jwks_act_in_a_workspace_the_user_belongs_
         assert_eq!(me["workspace_id"], owner.workspace_id.as_str());
         assert_eq!(me["role"], "owner");
     }
-    let (s, b) = app
-        .send(app.http.get(app.url("/api/auth/me")).bearer_auth(&hs))
-        .await;
+    let (s, b) = app.send(app.get_as(&hs, "/api/auth/me")).await;
     assert_eq!(s, 400);
     assert_eq!(b["details"]["field"], "X-Workspace-ID");
     let (s, b) = app
         .send(
-            app.http
-                .get(app.url("/api/auth/me"))
-                .bearer_auth(&es)
+            app.get_as(&es, "/api/auth/me")
                 .header("X-Workspace-ID", &stranger.workspace_id),
         )
         .await;
@@ -98,9 +92,7 @@ async fn external_tokens_by_secret_and_jwks_act_in_a_workspace_the_user_belongs_
     .unwrap();
     let (s, _) = app
         .send(
-            app.http
-                .get(app.url("/api/auth/me"))
-                .bearer_auth(&forged)
+            app.get_as(&forged, "/api/auth/me")
                 .header("X-Workspace-ID", &owner.workspace_id),
         )
         .await;

@@ -169,6 +169,26 @@ impl TestApp {
         (id, key)
     }
 
+    /// GET as a user (JWT).
+    pub fn get_as(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(token)
+    }
+
+    /// POST as a user (JWT).
+    pub fn post_as(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).bearer_auth(token)
+    }
+
+    /// PUT as a user (JWT).
+    pub fn put_as(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.put(self.url(path)).bearer_auth(token)
+    }
+
+    /// DELETE as a user (JWT).
+    pub fn delete_as(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(self.url(path)).bearer_auth(token)
+    }
+
     /// GET with an API key in the X-API-Key header.
     pub async fn get_with_key(&self, path: &str, key: &str) -> (u16, Value) {
         self.get_with_key_at(&self.base, path, key).await

@@ -11,22 +11,12 @@ async fn workspace_a_cannot_see_workspace_b() {
 
     // B's key id through A's token: not found, never forbidden-but-exists.
     for request in [
-        app.http
-            .get(app.url(&format!("/api/api-keys/{b_key_id}")))
-            .bearer_auth(&a.token),
-        app.http
-            .put(app.url(&format!("/api/api-keys/{b_key_id}")))
-            .bearer_auth(&a.token)
+        app.get_as(&a.token, &format!("/api/api-keys/{b_key_id}")),
+        app.put_as(&a.token, &format!("/api/api-keys/{b_key_id}"))
             .json(&json!({"name": "pwned"})),
-        app.http
-            .post(app.url(&format!("/api/api-keys/{b_key_id}/revoke")))
-            .bearer_auth(&a.token),
-        app.http
-            .post(app.url(&format!("/api/api-keys/{b_key_id}/regenerate")))
-            .bearer_auth(&a.token),
-        app.http
-            .delete(app.url(&format!("/api/api-keys/{b_key_id}")))
-            .bearer_auth(&a.token),
+        app.post_as(&a.token, &format!("/api/api-keys/{b_key_id}/revoke")),
+        app.post_as(&a.token, &format!("/api/api-keys/{b_key_id}/regenerate")),
+        app.delete_as(&a.token, &format!("/api/api-keys/{b_key_id}")),
     ] {
         let (s, body) = app.send(request).await;
         assert_eq!(s, 404, "{body}");
@@ -34,11 +24,10 @@ async fn workspace_a_cannot_see_workspace_b() {
     }
     // A client-supplied workspace_id never widens access.
     let (_, list) = app
-        .send(
-            app.http
-                .get(app.url(&format!("/api/api-keys?workspace_id={}", b.workspace_id)))
-                .bearer_auth(&a.token),
-        )
+        .send(app.get_as(
+            &a.token,
+            &format!("/api/api-keys?workspace_id={}", b.workspace_id),
+        ))
         .await;
     let ids: Vec<_> = list["data"]
         .as_array()
@@ -50,9 +39,7 @@ async fn workspace_a_cannot_see_workspace_b() {
     // Nor does a header naming a workspace the user is not in.
     let (s, body) = app
         .send(
-            app.http
-                .get(app.url("/api/api-keys"))
-                .bearer_auth(&a.token)
+            app.get_as(&a.token, "/api/api-keys")
                 .header("X-Workspace-ID", &b.workspace_id),
         )
         .await;
@@ -79,9 +66,7 @@ async fn workspace_a_cannot_see_workspace_b() {
         "a key acts in its own workspace only"
     );
     // B's key still works: nothing A did touched it.
-    let (_, b_list) = app
-        .send(app.http.get(app.url("/api/api-keys")).bearer_auth(&b.token))
-        .await;
+    let (_, b_list) = app.send(app.get_as(&b.token, "/api/api-keys")).await;
     assert_eq!(b_list["data"][0]["id"], b_key_id.as_str());
     assert_eq!(b_list["data"][0]["name"], "test key");
     assert_eq!(b_list["data"][0]["status"], "active");

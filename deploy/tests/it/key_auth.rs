@@ -8,7 +8,7 @@ async fn all_three_key_placements_authenticate() {
     let owner = app.owner("Acme").await;
     let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     for request in [
-        app.http.get(app.url("/api/auth/me")).bearer_auth(&key),
+        app.get_as(&key, "/api/auth/me"),
         app.http
             .get(app.url("/api/auth/me"))
             .header("X-API-Key", &key),
@@ -128,11 +128,7 @@ async fn revocation_reaches_every_gateway_within_a_second() {
     );
 
     let (s, revoked) = app
-        .send(
-            app.http
-                .post(app.url(&format!("/api/api-keys/{id}/revoke")))
-                .bearer_auth(&owner.token),
-        )
+        .send(app.post_as(&owner.token, &format!("/api/api-keys/{id}/revoke")))
         .await;
     assert_eq!(s, 200);
     assert_eq!(revoked["data"]["status"], "revoked");
@@ -155,13 +151,7 @@ async fn revocation_reaches_every_gateway_within_a_second() {
     );
     let (_, b) = app.get_with_key_at(&second, "/api/auth/me", &key).await;
     assert_eq!(b["code"], "API_KEY_REVOKED");
-    let (_, list) = app
-        .send(
-            app.http
-                .get(app.url("/api/api-keys"))
-                .bearer_auth(&owner.token),
-        )
-        .await;
+    let (_, list) = app.send(app.get_as(&owner.token, "/api/api-keys")).await;
     assert_eq!(
         list["data"][0]["status"], "revoked",
         "a revoked key stays listed"

@@ -77,11 +77,7 @@ async fn with_redis_unreachable_the_gateway_keeps_serving_and_says_so() {
     // No invalidation can travel while Redis is away, so cached keys live only briefly and
     // a revocation still takes effect within seconds rather than the full cache TTL (300 s here).
     let (s, _) = app
-        .send(
-            app.http
-                .post(app.url(&format!("/api/api-keys/{id}/revoke")))
-                .bearer_auth(&owner.token),
-        )
+        .send(app.post_as(&owner.token, &format!("/api/api-keys/{id}/revoke")))
         .await;
     assert_eq!(s, 200);
     let stopped = within(Duration::from_secs(5), || async {

@@ -5,13 +5,7 @@ use serde_json::{Value, json};
 async fn login_returns_a_jwt_that_authenticates() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (status, me) = app
-        .send(
-            app.http
-                .get(app.url("/api/auth/me"))
-                .bearer_auth(&owner.token),
-        )
-        .await;
+    let (status, me) = app.send(app.get_as(&owner.token, "/api/auth/me")).await;
     assert_eq!(status, 200);
     assert_eq!(me["kind"], "user");
     assert_eq!(me["workspace_id"], owner.workspace_id.as_str());
@@ -59,9 +53,7 @@ async fn tampered_or_foreign_tokens_are_refused() {
     let owner = app.owner("Acme").await;
     let mut forged = owner.token.clone();
     forged.push('x');
-    let (s, b) = app
-        .send(app.http.get(app.url("/api/auth/me")).bearer_auth(&forged))
-        .await;
+    let (s, b) = app.send(app.get_as(&forged, "/api/auth/me")).await;
     assert_eq!(s, 401);
     assert_eq!(b["code"], "INVALID_TOKEN");
     let (s, b) = app.send(app.http.get(app.url("/api/auth/me"))).await;
@@ -76,32 +68,18 @@ async fn agents_lists_members_with_filters() {
     let owner = app.owner("Acme").await;
     app.member(&owner, svc_auth::domain::role::Role::Agent)
         .await;
-    let (s, b) = app
-        .send(
-            app.http
-                .get(app.url("/api/agents"))
-                .bearer_auth(&owner.token),
-        )
-        .await;
+    let (s, b) = app.send(app.get_as(&owner.token, "/api/agents")).await;
     assert_eq!(s, 200);
     assert_eq!(b["data"].as_array().unwrap().len(), 2);
     let (_, b) = app
-        .send(
-            app.http
-                .get(app.url("/api/agents?role=agent"))
-                .bearer_auth(&owner.token),
-        )
+        .send(app.get_as(&owner.token, "/api/agents?role=agent"))
         .await;
     let agents: &Vec<Value> = b["data"].as_array().unwrap();
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0]["role"], "agent");
     assert!(agents[0]["joined_at"].is_string());
     let (s, b) = app
-        .send(
-            app.http
-                .get(app.url("/api/agents?role=pilot"))
-                .bearer_auth(&owner.token),
-        )
+        .send(app.get_as(&owner.token, "/api/agents?role=pilot"))
         .await;
     assert_eq!(s, 400);
     assert_eq!(b["details"]["field"], "role");

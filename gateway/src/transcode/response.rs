@@ -3,7 +3,9 @@
 //! examples show (`"last_used_at": null`), instead of vanishing.
 
 use crate::error::GatewayError;
-use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, SerializeOptions};
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, SerializeOptions,
+};
 use serde_json::{Map, Value};
 
 const OPTIONS: SerializeOptions = SerializeOptions::new()
@@ -31,47 +33,48 @@ pub fn to_body(message: &DynamicMessage, fill_nulls: bool) -> Result<Vec<u8>, Ga
     let value = message
         .serialize_with_options(serde_json::value::Serializer, &OPTIONS)
         .map_err(|e| GatewayError::internal(format!("serializing response: {e}")))?;
-    let Value::Object(fields) = value else {
+    let Value::Object(mut fields) = value else {
         return Err(GatewayError::internal(
             "response did not serialize to an object",
         ));
     };
-    let mut fields = fields;
-    fill(&mut fields, &message.descriptor_ref());
+    fill(&mut fields, &message.descriptor());
     let mut body = Map::with_capacity(fields.len() + 1);
     body.insert("success".into(), Value::Bool(true));
     body.extend(fields);
     serde_json::to_vec(&Value::Object(body)).map_err(|e| GatewayError::internal(e.to_string()))
 }
 
-/// True when a message type (or one nested in it) has presence fields that must read `null`
-/// when unset. Computed once per method at start-up.
+/// True when a message type (or one nested in it) has fields that [`fill`] would set to
+/// `null`. Computed once per method at start-up.
 pub fn needs_nulls(desc: &MessageDescriptor) -> bool {
     fn walk(desc: &MessageDescriptor, seen: &mut Vec<String>) -> bool {
         if seen.iter().any(|s| s == desc.full_name()) {
             return false;
         }
         seen.push(desc.full_name().to_owned());
-        desc.fields().any(|f| {
-            (f.supports_presence() && !f.is_list() && !f.is_map())
-                || matches!(f.kind(), Kind::Message(inner) if !is_well_known(&inner) && !f.is_map() && walk(&inner, seen))
-        })
+        desc.fields()
+            .any(|f| reads_null(&f) || nested(&f).is_some_and(|inner| walk(&inner, seen)))
     }
     walk(desc, &mut Vec::new())
 }
 
-trait DescriptorRef {
-    fn descriptor_ref(&self) -> MessageDescriptor;
+/// An unset value of this field is written as `null`.
+fn reads_null(field: &FieldDescriptor) -> bool {
+    field.supports_presence() && !field.is_list() && !field.is_map()
 }
 
-impl DescriptorRef for DynamicMessage {
-    fn descriptor_ref(&self) -> MessageDescriptor {
-        prost_reflect::ReflectMessage::descriptor(self)
+/// The message type to recurse into for this field: our own types, not well-known types
+/// (they serialize as strings, numbers or free-form JSON) and not maps.
+fn nested(field: &FieldDescriptor) -> Option<MessageDescriptor> {
+    match field.kind() {
+        Kind::Message(inner)
+            if !inner.full_name().starts_with("google.protobuf.") && !field.is_map() =>
+        {
+            Some(inner)
+        }
+        _ => None,
     }
-}
-
-fn is_well_known(desc: &MessageDescriptor) -> bool {
-    desc.full_name().starts_with("google.protobuf.")
 }
 
 /// Inserts `null` for unset presence fields, recursing into nested messages.
@@ -79,25 +82,23 @@ fn fill(object: &mut Map<String, Value>, desc: &MessageDescriptor) {
     for field in desc.fields() {
         let name = field.name();
         match object.get_mut(name) {
-            None if field.supports_presence() && !field.is_list() && !field.is_map() => {
+            None if reads_null(&field) => {
                 object.insert(name.to_owned(), Value::Null);
             }
             Some(value) => {
-                if let Kind::Message(inner) = field.kind()
-                    && !is_well_known(&inner)
-                    && !field.is_map()
-                {
-                    match value {
-                        Value::Object(o) => fill(o, &inner),
-                        Value::Array(items) => {
-                            for item in items {
-                                if let Value::Object(o) = item {
-                                    fill(o, &inner);
-                                }
+                let Some(inner) = nested(&field) else {
+                    continue;
+                };
+                match value {
+                    Value::Object(o) => fill(o, &inner),
+                    Value::Array(items) => {
+                        for item in items {
+                            if let Value::Object(o) = item {
+                                fill(o, &inner);
                             }
                         }
-                        _ => {}
                     }
+                    _ => {}
                 }
             }
             None => {}
@@ -110,18 +111,22 @@ mod tests {
     use super::*;
     use prost::Message;
 
-    #[test]
-    fn unset_presence_fields_read_null_and_defaults_are_kept() {
+    fn output_of(grpc_path: &str) -> MessageDescriptor {
         let (table, _) = crate::transcode::table::RouteTable::from_descriptor_set(
             crm_proto::FILE_DESCRIPTOR_SET,
         )
         .unwrap();
-        let out = table
-            .methods
-            .get("/crm.auth.v1.ApiKeyService/ListApiKeys")
-            .unwrap()
-            .output
-            .clone();
+        table.methods.get(grpc_path).unwrap().output.clone()
+    }
+
+    fn body(message: &DynamicMessage, fill_nulls: bool) -> Value {
+        serde_json::from_slice(&to_body(message, fill_nulls).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn unset_presence_fields_read_null_and_defaults_are_kept() {
+        let out = output_of("/crm.auth.v1.ApiKeyService/ListApiKeys");
+        assert!(needs_nulls(&out));
         let typed = crm_proto::auth::ListApiKeysResponse {
             data: vec![crm_proto::auth::ApiKey {
                 id: "k1".into(),
@@ -130,57 +135,29 @@ mod tests {
             }],
         };
         let message = DynamicMessage::decode(out, typed.encode_to_vec().as_slice()).unwrap();
-        assert!(needs_nulls(&prost_reflect::ReflectMessage::descriptor(
-            &message
-        )));
-        let body: Value = serde_json::from_slice(&to_body(&message, true).unwrap()).unwrap();
+        let body = body(&message, true);
         assert_eq!(body["success"], true);
         assert_eq!(body["data"][0]["id"], "k1");
         assert_eq!(body["data"][0]["is_active"], false);
         assert_eq!(body["data"][0]["last_used_at"], Value::Null);
         assert_eq!(body["data"][0]["scopes"], serde_json::json!([]));
     }
-}
-
-#[cfg(test)]
-mod fast_path_tests {
-    use super::*;
-    use prost::Message;
 
     #[test]
     fn types_without_presence_fields_take_the_direct_path_with_the_same_shape() {
-        let (table, _) = crate::transcode::table::RouteTable::from_descriptor_set(
-            crm_proto::FILE_DESCRIPTOR_SET,
-        )
-        .unwrap();
-        let out = table
-            .methods
-            .get("/crm.auth.v1.AuthService/GetMe")
-            .unwrap()
-            .output
-            .clone();
+        let out = output_of("/crm.auth.v1.AuthService/GetMe");
         assert!(!needs_nulls(&out));
         let typed = crm_proto::auth::GetMeResponse {
             workspace_id: "w".into(),
             scopes: vec!["a:b".into()],
             ..Default::default()
         };
-        let message =
-            DynamicMessage::decode(out.clone(), typed.encode_to_vec().as_slice()).unwrap();
-        let fast: Value = serde_json::from_slice(&to_body(&message, false).unwrap()).unwrap();
-        let slow: Value = serde_json::from_slice(&to_body(&message, true).unwrap()).unwrap();
-        assert_eq!(fast, slow);
+        let message = DynamicMessage::decode(out, typed.encode_to_vec().as_slice()).unwrap();
+        let fast = body(&message, false);
+        assert_eq!(fast, body(&message, true));
         assert_eq!(fast["success"], true);
         assert_eq!(fast["api_key_id"], "");
-        let empty = DynamicMessage::new(
-            table
-                .methods
-                .get("/crm.auth.v1.ApiKeyService/DeleteApiKey")
-                .unwrap()
-                .output
-                .clone(),
-        );
-        let body: Value = serde_json::from_slice(&to_body(&empty, false).unwrap()).unwrap();
-        assert_eq!(body["success"], true);
+        let empty = DynamicMessage::new(output_of("/crm.auth.v1.ApiKeyService/DeleteApiKey"));
+        assert_eq!(body(&empty, false)["success"], true);
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// A running `crm` child process.
@@ -26,8 +26,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `target/<profile>/crm` next to the running benchmark binary on a fresh data dir.
+    /// Starts `target/<profile>/crm` next to the running benchmark binary on a fresh data dir,
+    /// on SQLite and in-process caches.
     pub fn start(port: u16) -> anyhow::Result<Self> {
+        Self::start_with(port, None)
+    }
+
+    /// Like [`Server::start`], on the given (empty) Postgres database when one is given.
+    pub fn start_with(port: u16, database_url: Option<&str>) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let bin = exe.parent().context("exe dir")?.join("crm");
         if !bin.exists() {
@@ -39,13 +45,18 @@ impl Server {
         let data = std::env::temp_dir().join(format!("crm-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         let service_secret = "bench-service-secret-0123456789abcdef".to_owned();
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(url) = database_url {
+            command.env("DATABASE_URL", url);
+        } else {
+            command.env_remove("DATABASE_URL");
+        }
+        let mut child = command
             .env("CRM_DATA_DIR", &data)
             .env("CRM_LISTEN", format!("127.0.0.1:{port}"))
             .env("CRM_SERVICE_SECRET", &service_secret)
             .env("CRM_JWT_SECRET", "bench-jwt-secret-0123456789abcdef0123")
             .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -162,4 +173,71 @@ pub fn summarize(mut latencies: Vec<u64>, elapsed: Duration) -> Summary {
         p50_us: pick(0.50),
         p99_us: pick(0.99),
     }
+}
+
+/// One measured load run.
+pub struct Run {
+    /// Throughput and latency.
+    pub summary: Summary,
+    /// Server CPU time per request, microseconds.
+    pub cpu_per_request_us: f64,
+}
+
+/// Warms up for a second, then runs `call` from `concurrency` tasks for `seconds`, reading the
+/// server's CPU time around the measured window.
+pub async fn measure<F, Fut>(pid: u32, concurrency: usize, seconds: u64, call: F) -> Run
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    // Warm up connections and caches.
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let mut warm = Vec::new();
+    for _ in 0..concurrency {
+        let call = call.clone();
+        warm.push(tokio::spawn(async move {
+            while Instant::now() < warm_until {
+                call().await;
+            }
+        }));
+    }
+    for w in warm {
+        let _ = w.await;
+    }
+    let cpu_before = cpu_time(pid);
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                let t = Instant::now();
+                assert!(call().await, "request failed");
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    let elapsed = start.elapsed();
+    let cpu = cpu_time(pid).saturating_sub(cpu_before);
+    let summary = summarize(all, elapsed);
+    let cpu_per_request_us = cpu.as_secs_f64() * 1e6 / summary.count.max(1) as f64;
+    Run {
+        summary,
+        cpu_per_request_us,
+    }
+}
+
+/// Prints one run as a table row.
+pub fn print(name: &str, r: &Run) {
+    println!(
+        "{name:<44} {:>9.0} req/s   p50 {:>6} µs   p99 {:>6} µs   server CPU {:>6.1} µs/req   ({} requests)",
+        r.summary.rps, r.summary.p50_us, r.summary.p99_us, r.cpu_per_request_us, r.summary.count
+    );
 }

@@ -162,9 +162,33 @@ impl Stack {
                 backends.insert($name.to_owned(), format!("http://{addr}"));
             }};
         }
-        start_domain_service!("pipeline", svc_pipeline);
+        // svc-webhooks first: svc-pipeline's outbox relay delivers to it.
+        let (listener, webhooks_addr) = bind_local().await?;
+        let webhooks_config = svc_webhooks::Config {
+            database_url: service_url(config.database_url.as_deref(), &config.data_dir, "webhooks"),
+            service_secret: secret.clone(),
+        };
+        tasks.push(tokio::spawn(svc_webhooks::serve(
+            webhooks_config,
+            listener,
+            shutdown.clone(),
+        )));
+        backends.insert("webhooks".to_owned(), format!("http://{webhooks_addr}"));
+
+        let (listener, pipeline_addr) = bind_local().await?;
+        let pipeline_config = svc_pipeline::Config {
+            database_url: service_url(config.database_url.as_deref(), &config.data_dir, "pipeline"),
+            service_secret: secret.clone(),
+            events_sink_url: format!("http://{webhooks_addr}"),
+        };
+        tasks.push(tokio::spawn(svc_pipeline::serve(
+            pipeline_config,
+            listener,
+            shutdown.clone(),
+        )));
+        backends.insert("pipeline".to_owned(), format!("http://{pipeline_addr}"));
+
         start_domain_service!("metrics", svc_metrics);
-        start_domain_service!("webhooks", svc_webhooks);
         start_domain_service!("messaging", svc_messaging);
 
         let mut stack = Self {

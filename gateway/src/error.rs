@@ -6,6 +6,7 @@ use axum::{
     Json,
     response::{IntoResponse, Response},
 };
+use crm_platform::error::{BODY_FIELD_PREFIX, HTTP_STATUS_KEY};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 use tonic::Code;
@@ -24,6 +25,18 @@ pub struct GatewayError {
     pub field: Option<String>,
     /// Extra facts (`expired_at`, `required_scope`, field violations...).
     pub details: Box<Map<String, Value>>,
+    /// Fields the seed puts beside `error` (`opportunity_count`, `contact_id`), plus an HTTP
+    /// status a backend chose; both rare, so boxed to keep the error small.
+    pub extra: Option<Box<Extra>>,
+}
+
+/// The rarely used parts of an error.
+#[derive(Debug, Clone, Default)]
+pub struct Extra {
+    /// Top-level body fields.
+    pub body: Map<String, Value>,
+    /// HTTP status chosen by the backend.
+    pub http: Option<StatusCode>,
 }
 
 impl GatewayError {
@@ -35,6 +48,7 @@ impl GatewayError {
             message: message.into(),
             field: None,
             details: Box::default(),
+            extra: None,
         }
     }
 
@@ -84,7 +98,15 @@ impl GatewayError {
         let mut e = Self::new(status.code(), &code, status.message());
         if let Some(info) = details.error_info() {
             for (k, v) in &info.metadata {
-                e.details.insert(k.clone(), Value::String(v.clone()));
+                if let Some(name) = k.strip_prefix(BODY_FIELD_PREFIX) {
+                    let value =
+                        serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone()));
+                    e.extra_mut().body.insert(name.to_owned(), value);
+                } else if k == HTTP_STATUS_KEY {
+                    e.extra_mut().http = v.parse().ok().and_then(|s| StatusCode::from_u16(s).ok());
+                } else {
+                    e.details.insert(k.clone(), Value::String(v.clone()));
+                }
             }
         }
         if let Some(bad) = details.bad_request() {
@@ -107,9 +129,16 @@ impl GatewayError {
         e
     }
 
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     /// The HTTP status for this error.
     pub fn http_status(&self) -> StatusCode {
-        http_status(self.grpc)
+        self.extra
+            .as_ref()
+            .and_then(|x| x.http)
+            .unwrap_or_else(|| http_status(self.grpc))
     }
 
     /// The same error as a gRPC status with structured details.
@@ -118,11 +147,19 @@ impl GatewayError {
         if let Some(field) = &self.field {
             d.add_bad_request_violation(field.clone(), self.message.clone());
         }
-        let metadata: std::collections::HashMap<String, String> = self
+        let mut metadata: std::collections::HashMap<String, String> = self
             .details
             .iter()
             .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
             .collect();
+        if let Some(extra) = &self.extra {
+            for (k, v) in &extra.body {
+                metadata.insert(format!("{BODY_FIELD_PREFIX}{k}"), v.to_string());
+            }
+            if let Some(http) = extra.http {
+                metadata.insert(HTTP_STATUS_KEY.to_owned(), http.as_u16().to_string());
+            }
+        }
         d.set_error_info(
             self.code.clone(),
             crm_platform::error::ERROR_DOMAIN,
@@ -135,13 +172,18 @@ impl GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let status = self.http_status();
-        let body = json!({
+        let mut body = json!({
             "success": false,
             "error": self.message,
             "message": self.message,
             "code": self.code,
             "details": Value::Object(*self.details),
         });
+        if let (Some(extra), Value::Object(fields)) = (self.extra, &mut body) {
+            for (k, v) in extra.body {
+                fields.entry(k).or_insert(v);
+            }
+        }
         (status, Json(body)).into_response()
     }
 }
@@ -194,6 +236,19 @@ mod tests {
         assert_eq!(e.http_status(), StatusCode::BAD_REQUEST);
         assert_eq!(e.code, "VALIDATION_ERROR");
         assert_eq!(e.field.as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn body_fields_go_top_level_and_in_use_is_409() {
+        let status = ApiError::in_use("PIPELINE_IN_USE", "move them first")
+            .with_body_field("opportunity_count", json!(12))
+            .into_status();
+        let e = GatewayError::from_status(&status);
+        assert_eq!(e.http_status(), StatusCode::CONFLICT);
+        let back = GatewayError::from_status(&e.to_status());
+        assert_eq!(back.http_status(), StatusCode::CONFLICT);
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
     }
 
     #[test]

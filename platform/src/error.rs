@@ -9,6 +9,15 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The `domain` of every `ErrorInfo` we emit.
 pub const ERROR_DOMAIN: &str = "crm";
 
+/// `ErrorInfo` metadata keys with this prefix carry a JSON value the gateway puts at the top
+/// level of the REST error body (the seeds' `opportunity_count`, `contact_id`).
+pub const BODY_FIELD_PREFIX: &str = "body.";
+
+/// `ErrorInfo` metadata key overriding the HTTP status the gateway derives from the gRPC code,
+/// for the few seed errors whose HTTP status has no gRPC code of its own (a 409 for "still in
+/// use", which gRPC calls `FAILED_PRECONDITION`).
+pub const HTTP_STATUS_KEY: &str = "http_status";
+
 /// A client-facing error under construction.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -85,6 +94,18 @@ impl ApiError {
     pub fn with_meta(mut self, key: &str, value: impl Into<String>) -> Self {
         self.metadata.insert(key.to_owned(), value.into());
         self
+    }
+
+    /// Adds a field to the top level of the REST error body, e.g. `opportunity_count`.
+    pub fn with_body_field(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.metadata
+            .insert(format!("{BODY_FIELD_PREFIX}{key}"), value.to_string());
+        self
+    }
+
+    /// The resource is still in use (`FAILED_PRECONDITION` over gRPC, 409 over REST).
+    pub fn in_use(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Code::FailedPrecondition, reason, message).with_meta(HTTP_STATUS_KEY, "409")
     }
 
     /// The status to return.

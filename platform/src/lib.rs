@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod jwt;
+pub mod outbox;
 pub mod principal;
 pub mod secret;
 pub mod server;

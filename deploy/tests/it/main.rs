@@ -3,10 +3,15 @@
 //! tests run against Postgres and Redis; each test gets its own database and key prefix.
 
 mod api_keys;
+mod contacts;
+mod events;
 mod external_jwt;
 mod grpc;
 mod helpers;
 mod isolation;
 mod key_auth;
+mod opportunities;
 mod ops;
+mod pipelines;
 mod sessions;
+mod tags;

@@ -1,4 +1,4 @@
-//! `crm.webhooks.v1.WebhooksService`.
+//! `crm.webhooks.v1.WebhooksService`: deliveries and hooks arrive with their own issue.
 
 use crm_proto::webhooks::webhooks_service_server::WebhooksService;
 

@@ -1,0 +1,26 @@
+//! svc-pipeline's tables and the queries on them. Every query takes the workspace id first.
+
+pub mod companies;
+pub mod contacts;
+pub mod entities;
+pub mod opportunities;
+pub mod pipelines;
+pub mod record_tags;
+pub mod stages;
+pub mod tags;
+
+use crm_platform::error::internal;
+use tonic::Status;
+
+/// Maps a database error to an opaque internal status, logging the cause here.
+pub(crate) fn db_error(context: &'static str) -> impl FnOnce(sea_orm::DbErr) -> Status {
+    move |e| internal(context, e)
+}
+
+/// True when `e` is a unique-constraint violation (on Postgres or SQLite).
+pub(crate) fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

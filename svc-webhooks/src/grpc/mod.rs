@@ -1,0 +1,4 @@
+//! gRPC faces of svc-webhooks.
+
+pub mod sink;
+pub mod webhooks;

@@ -1,0 +1,3 @@
+//! svc-webhooks's tables and the queries on them.
+
+pub mod events;

@@ -99,6 +99,13 @@ async fn main() -> anyhow::Result<()> {
         stages.len()
     );
 
+    // The steady state autovacuum reaches on its own: statistics and the visibility map
+    // current, so index-only scans can skip the heap.
+    let db = crm_platform::db::connect(&db_url, "pipeline").await?;
+    db.execute_unprepared("VACUUM ANALYZE opportunities")
+        .await?;
+    db.close().await.ok();
+
     let stage = stages[1].clone();
     let query = format!("stage_id={stage}&min_amount=20000&max_amount=80000&limit=50");
     let sample: Value = http
@@ -164,7 +171,6 @@ async fn explain(db_url: &str, stage: &str) -> anyhow::Result<()> {
         .await?
         .and_then(|r| r.try_get_by_index(0).ok());
     let workspace = workspace.context("no opportunities")?;
-    db.execute_unprepared("ANALYZE opportunities").await?;
     let filter = svc_pipeline::store::opportunities::Filter {
         stage_id: Some(stage.to_owned()),
         min_cents: Some(2_000_000),

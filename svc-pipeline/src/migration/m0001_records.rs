@@ -216,43 +216,23 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // The list's default order, and its common filters.
-        index(
-            manager,
-            "idx_opportunities_recent",
-            Opportunities::Table,
-            &["workspace_id", "created_at", "id"],
-        )
-        .await?;
-        index(
-            manager,
-            "idx_opportunities_stage_amount",
-            Opportunities::Table,
-            &["workspace_id", "stage_id", "amount_cents"],
-        )
-        .await?;
-        index(
-            manager,
-            "idx_opportunities_pipeline",
-            Opportunities::Table,
-            &["workspace_id", "pipeline_id"],
-        )
-        .await?;
-        index(
-            manager,
-            "idx_opportunities_contact",
-            Opportunities::Table,
-            &["workspace_id", "contact_id"],
-        )
-        .await?;
-        // Counts and sums per stage for pipeline and stage listings.
-        index(
-            manager,
-            "idx_opportunities_stage_live",
-            Opportunities::Table,
-            &["stage_id", "archived_at"],
-        )
-        .await?;
+        // Partial indexes over live rows only (archived ones are never listed or counted):
+        // the list's default order, the same within a stage, and (stage, amount) so the
+        // list's count and the per-stage figures are answered from the index alone.
+        for sql in [
+            "CREATE INDEX IF NOT EXISTS idx_opportunities_recent ON opportunities \
+             (workspace_id, created_at, id) WHERE archived_at IS NULL",
+            "CREATE INDEX IF NOT EXISTS idx_opportunities_stage_recent ON opportunities \
+             (workspace_id, stage_id, created_at, id) WHERE archived_at IS NULL",
+            "CREATE INDEX IF NOT EXISTS idx_opportunities_stage_amount ON opportunities \
+             (workspace_id, stage_id, amount_cents) WHERE archived_at IS NULL",
+            "CREATE INDEX IF NOT EXISTS idx_opportunities_pipeline ON opportunities \
+             (workspace_id, pipeline_id, created_at) WHERE archived_at IS NULL",
+            "CREATE INDEX IF NOT EXISTS idx_opportunities_contact ON opportunities \
+             (workspace_id, contact_id) WHERE archived_at IS NULL",
+        ] {
+            manager.get_connection().execute_unprepared(sql).await?;
+        }
 
         manager
             .create_table(

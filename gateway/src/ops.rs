@@ -61,6 +61,22 @@ pub async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
     (code, Json(body)).into_response()
 }
 
+/// Counters in the Prometheus text format: refused calls, Redis round trips.
+pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
+    let redis = state.redis.as_ref().map_or(0, |r| r.round_trips());
+    let body = format!(
+        "# TYPE crm_gateway_rate_limited_total counter\ncrm_gateway_rate_limited_total {}\n# TYPE crm_gateway_redis_round_trips_total counter\ncrm_gateway_redis_round_trips_total {}\n",
+        state.limiter.refused(),
+        redis
+    );
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
 /// The OpenAPI document.
 pub async fn openapi(State(state): State<Arc<GatewayState>>) -> Response {
     let mut r = state.openapi.clone().into_response();

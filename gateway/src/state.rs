@@ -1,8 +1,8 @@
 //! What every request handler shares.
 
 use crate::{
-    auth::Gatekeeper, backends::Backends, redis_link::RedisLink, transcode::table::RouteTable,
-    usage::KeyUsageRecorder,
+    auth::Gatekeeper, backends::Backends, client_ip::TrustedProxies, ratelimit::Limiter,
+    redis_link::RedisLink, transcode::table::RouteTable, usage::KeyUsageRecorder,
 };
 use crm_platform::principal::PrincipalVerifier;
 
@@ -24,4 +24,8 @@ pub struct GatewayState {
     pub openapi: bytes::Bytes,
     /// Largest accepted REST body.
     pub max_body_bytes: usize,
+    /// Rate limits.
+    pub limiter: Limiter,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }

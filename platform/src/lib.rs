@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod jwt;
 pub mod principal;
+pub mod rate_tiers;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

@@ -9,4 +9,5 @@ mod helpers;
 mod isolation;
 mod key_auth;
 mod ops;
+mod rate_limits;
 mod sessions;

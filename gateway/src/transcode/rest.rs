@@ -1,23 +1,35 @@
 //! The REST face: one handler for every binding in the route table.
 
 use super::{codec::DynamicCodec, request, response, table::RestBinding};
-use crate::{error::GatewayError, state::GatewayState};
+use crate::{
+    admission::{self, Refused},
+    error::GatewayError,
+    ratelimit::decision::Decision,
+    state::GatewayState,
+};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header::CONTENT_TYPE, request::Parts, uri::PathAndQuery};
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
-/// Handles one REST call: admit, build the request message, call the backend, answer.
+/// Handles one REST call: admit, build the request message, call the backend, answer. Every
+/// answer, success or error, carries the caller's rate-limit state.
 pub async fn handle(
     state: Arc<GatewayState>,
     binding: &RestBinding,
     path_params: Vec<(String, String)>,
     parts: Parts,
     body: axum::body::Body,
+    ip: IpAddr,
 ) -> Response {
-    match call(&state, binding, path_params, parts, body).await {
+    let mut limit = None;
+    let mut response = match call(&state, binding, path_params, parts, body, ip, &mut limit).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
+    };
+    if let Some(d) = &limit {
+        d.apply(response.headers_mut());
     }
+    response
 }
 
 async fn call(
@@ -26,13 +38,20 @@ async fn call(
     path_params: Vec<(String, String)>,
     parts: Parts,
     body: axum::body::Body,
+    ip: IpAddr,
+    limit: &mut Option<Decision>,
 ) -> Result<Response, GatewayError> {
     let rpc = &binding.rpc;
     let query = parts.uri.query();
-    let principal = state
-        .gatekeeper
-        .admit(&rpc.access, &parts.headers, query)
-        .await?;
+    let admitted = match admission::admit(state, rpc, &parts.headers, query, ip).await {
+        Ok(a) => a,
+        Err(Refused { error, limit: l }) => {
+            *limit = l;
+            return Err(error);
+        }
+    };
+    *limit = admitted.limit;
+    let principal = admitted.caller.principal;
     let body = axum::body::to_bytes(body, state.max_body_bytes)
         .await
         .map_err(|_| {

@@ -2,6 +2,7 @@
 //! wire and of the tables.
 
 pub mod api_key;
+pub mod key_policy;
 pub mod member;
 pub mod provision;
 pub mod role;

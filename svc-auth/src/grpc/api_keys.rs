@@ -54,6 +54,10 @@ impl ApiKeyService for ApiKeyApi {
                 .map(|t| from_ts(t, "expires_at"))
                 .transpose()?,
             prefix: r.prefix,
+            per_minute: r.rate_limit_override,
+            per_hour: r.rate_limit,
+            tier: r.rate_limit_tier,
+            allowed_ips: r.allowed_ips,
         };
         let created = keys::create(&self.state, &p, input).await?;
         Ok(Response::new(pb::CreateApiKeyResponse {
@@ -95,6 +99,14 @@ impl ApiKeyService for ApiKeyApi {
             scopes,
             is_active: r.is_active,
             expires_at,
+            per_minute: r.rate_limit_override,
+            per_hour: r.rate_limit,
+            tier: r.rate_limit_tier,
+            allowed_ips: if r.clear_allowed_ips {
+                Some(Vec::new())
+            } else {
+                (!r.allowed_ips.is_empty()).then_some(r.allowed_ips)
+            },
         };
         let key = keys::update(&self.state, &p, &r.id, changes).await?;
         Ok(Response::new(pb::UpdateApiKeyResponse {
@@ -107,7 +119,8 @@ impl ApiKeyService for ApiKeyApi {
         request: Request<pb::RegenerateApiKeyRequest>,
     ) -> Result<Response<pb::RegenerateApiKeyResponse>, Status> {
         let p = Principal::of(&request)?;
-        let key = keys::regenerate(&self.state, p, &request.get_ref().id).await?;
+        let r = request.get_ref();
+        let key = keys::regenerate(&self.state, p, &r.id, r.grace_period_seconds).await?;
         Ok(Response::new(pb::RegenerateApiKeyResponse {
             data: Some(with_secret(key)),
             warning: NEW_SHOWN_ONCE.into(),

@@ -2,6 +2,7 @@
 
 use crate::domain::{
     api_key::{ApiKey, KeyState, KeyWithSecret},
+    key_policy::allowed_ips_of,
     scopes::Scopes,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -46,6 +47,11 @@ pub fn api_key(k: ApiKey) -> pb::ApiKey {
         key_prefix: k.key_prefix,
         created_by: k.created_by,
         workspace_id: k.workspace_id,
+        rate_limit_override: k.rate_limit_per_minute.map(|v| v.max(0) as u32),
+        rate_limit: k.rate_limit_per_hour.map(|v| v.max(0) as u32),
+        rate_limit_tier: k.rate_limit_tier.unwrap_or_default(),
+        allowed_ips: allowed_ips_of(&k.allowed_ips),
+        previous_key_expires_at: grace_end(k.previous_key_expires_at),
     }
 }
 
@@ -65,5 +71,15 @@ pub fn with_secret(k: KeyWithSecret) -> pb::ApiKeyWithSecret {
         created_at: Some(ts(key.created_at)),
         created_by: key.created_by,
         regenerated_at: ts_opt(key.regenerated_at),
+        rate_limit_override: key.rate_limit_per_minute.map(|v| v.max(0) as u32),
+        rate_limit: key.rate_limit_per_hour.map(|v| v.max(0) as u32),
+        rate_limit_tier: key.rate_limit_tier.unwrap_or_default(),
+        allowed_ips: allowed_ips_of(&key.allowed_ips),
+        previous_key_expires_at: grace_end(key.previous_key_expires_at),
     }
+}
+
+/// The end of a grace period, only while it lasts.
+fn grace_end(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
+    t.filter(|t| *t > Utc::now()).map(ts)
 }

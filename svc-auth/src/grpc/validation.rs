@@ -4,6 +4,7 @@ use super::convert::{from_ts, ts_opt};
 use crate::domain::{
     AuthState,
     api_key::{self as keys, KeyState},
+    key_policy,
 };
 use crate::store::{api_key as key_store, workspace as members};
 use chrono::Utc;
@@ -30,7 +31,11 @@ impl KeyValidationService for KeyValidationApi {
         request: Request<pb::ValidateKeyRequest>,
     ) -> Result<Response<pb::ValidateKeyResponse>, Status> {
         require_service(&request)?;
-        let Some(key) = keys::validate(&self.state, &request.get_ref().key_hash).await? else {
+        let Some(keys::Validated {
+            key,
+            previous_secret,
+        }) = keys::validate(&self.state, &request.get_ref().key_hash).await?
+        else {
             return Ok(Response::new(pb::ValidateKeyResponse {
                 status: KeyStatus::Unknown as i32,
                 ..Default::default()
@@ -48,10 +53,25 @@ impl KeyValidationService for KeyValidationApi {
             KeyState::Revoked => KeyStatus::Revoked,
             KeyState::Expired => KeyStatus::Expired,
         };
+        // A previous secret lives until its grace period ends (or the key's own expiry, if
+        // sooner); the gateway judges the time at each request.
+        let expires_at = if previous_secret {
+            match (key.expires_at, key.previous_key_expires_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        } else {
+            key.expires_at
+        };
         Ok(Response::new(pb::ValidateKeyResponse {
             status: status as i32,
             scopes: key.scopes.split_whitespace().map(str::to_owned).collect(),
-            expires_at: ts_opt(key.expires_at),
+            expires_at: ts_opt(expires_at),
+            rate_limit_per_minute: key.rate_limit_per_minute.unwrap_or(0).max(0) as u32,
+            rate_limit_per_hour: key.rate_limit_per_hour.unwrap_or(0).max(0) as u32,
+            rate_limit_tier: key.rate_limit_tier.clone().unwrap_or_default(),
+            allowed_ips: key_policy::allowed_ips_of(&key.allowed_ips),
+            previous_secret,
             workspace_id: key.workspace_id,
             api_key_id: key.id,
             owner_user_id: key.user_id,

@@ -69,6 +69,19 @@ pub async fn find_by_hash_global(
         .map_err(db_error("find api key by hash"))
 }
 
+/// Looks a key up by the hash of the secret its last regeneration replaced (global, like
+/// [`find_by_hash_global`]).
+pub async fn find_by_previous_hash_global(
+    db: &DatabaseConnection,
+    key_hash: &str,
+) -> Result<Option<Model>, Status> {
+    api_keys::Entity::find()
+        .filter(api_keys::Column::PreviousKeyHash.eq(key_hash))
+        .one(db)
+        .await
+        .map_err(db_error("find api key by previous hash"))
+}
+
 /// Records use of keys reported by a gateway: bumps `last_used_at` and the request count.
 pub async fn record_usage(
     db: &DatabaseConnection,

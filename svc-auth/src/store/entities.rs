@@ -88,6 +88,14 @@ pub mod api_keys {
         pub revoked_reason: Option<String>,
         pub regenerated_at: Option<DateTimeUtc>,
         pub deleted_at: Option<DateTimeUtc>,
+        pub rate_limit_per_minute: Option<i32>,
+        pub rate_limit_per_hour: Option<i32>,
+        pub rate_limit_tier: Option<String>,
+        /// Normalized addresses and CIDR ranges, space-separated.
+        pub allowed_ips: Option<String>,
+        /// Hash of the secret replaced by the last regeneration, while its grace lasts.
+        pub previous_key_hash: Option<String>,
+        pub previous_key_expires_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ mod api_keys;
 mod external_jwt;
 mod grpc;
 mod helpers;
+mod ip_allowlist;
 mod isolation;
 mod key_auth;
 mod ops;

@@ -9,6 +9,7 @@ mod helpers;
 mod ip_allowlist;
 mod isolation;
 mod key_auth;
+mod key_rotation;
 mod ops;
 mod rate_limits;
 mod sessions;

@@ -222,7 +222,11 @@ impl KeyResolver {
             api_key_id: r.api_key_id,
             owner_user_id: r.owner_user_id,
             scopes: r.scopes,
-            expires_at: r.expires_at.map(|t| t.seconds),
+            // A previous secret is promised until its grace ends: round up to the second so
+            // it never stops early.
+            expires_at: r
+                .expires_at
+                .map(|t| t.seconds + i64::from(r.previous_secret && t.nanos > 0)),
             rate_limit_per_minute: (r.rate_limit_per_minute > 0).then_some(r.rate_limit_per_minute),
             rate_limit_per_hour: (r.rate_limit_per_hour > 0).then_some(r.rate_limit_per_hour),
             rate_limit_tier: (!r.rate_limit_tier.is_empty()).then_some(r.rate_limit_tier),

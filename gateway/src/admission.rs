@@ -4,14 +4,14 @@
 //! calls refused before a caller is known are limited per client address.
 
 use crate::{
-    auth::Caller,
+    auth::{Caller, key_cache::KeyEntry},
     error::GatewayError,
     ratelimit::{decision::Decision, policy},
     state::GatewayState,
     transcode::table::MethodInfo,
 };
 use http::HeaderMap;
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 /// A call that may proceed.
 pub struct Admitted {
@@ -27,6 +27,9 @@ pub struct Refused {
     pub error: GatewayError,
     /// Rate-limit state, when a check was made.
     pub limit: Option<Decision>,
+    /// The key, when the caller was authenticated with one before being refused (rate
+    /// limit, scope): such refusals belong in the key's request log.
+    pub key: Option<Arc<KeyEntry>>,
 }
 
 impl Refused {
@@ -62,8 +65,13 @@ pub async fn admit(
                 Some(d) if !d.allowed => Refused {
                     error: d.error(),
                     limit: Some(d),
+                    key: None,
                 },
-                limit => Refused { error, limit },
+                limit => Refused {
+                    error,
+                    limit,
+                    key: None,
+                },
             });
         }
     };
@@ -81,10 +89,15 @@ pub async fn admit(
         return Err(Refused {
             error: d.error(),
             limit,
+            key: caller.key,
         });
     }
     if let Err(error) = state.gatekeeper.authorize(&rpc.access, &caller) {
-        return Err(Refused { error, limit });
+        return Err(Refused {
+            error,
+            limit,
+            key: caller.key,
+        });
     }
     Ok(Admitted { caller, limit })
 }

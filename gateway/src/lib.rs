@@ -66,6 +66,8 @@ pub struct Config {
     /// Addresses or CIDR ranges of our own proxies, whose `X-Forwarded-For` is believed
     /// (`CRM_TRUSTED_PROXIES=["10.0.0.0/8"]`). Empty: the socket peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// Request log of API-key calls (`CRM_REQUEST_LOG__ENABLED=false` switches it off).
+    pub request_log: usage::request_log::RequestLogConfig,
 }
 
 impl Default for Config {
@@ -98,6 +100,7 @@ impl Default for Config {
             usage_flush_millis: 2000,
             rate_limits: ratelimit::policy::RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
+            request_log: usage::request_log::RequestLogConfig::default(),
         }
     }
 }
@@ -162,6 +165,13 @@ pub async fn serve(
     );
     jwt.spawn_jwks_refresh(shutdown.clone());
     spawn_invalidation(bus, keys.clone(), shutdown.clone());
+    let request_log = usage::request_log::RequestLogger::new(&config.request_log);
+    request_log.spawn_flusher(
+        auth_channel.clone(),
+        signer.clone(),
+        Duration::from_millis(config.usage_flush_millis),
+        shutdown.clone(),
+    );
     let usage = usage::KeyUsageRecorder::default();
     usage.spawn_flusher(
         auth_channel,
@@ -183,6 +193,7 @@ pub async fn serve(
         max_body_bytes: config.max_body_bytes,
         limiter,
         trusted_proxies,
+        request_log,
     });
     let app = router::build(state);
     // The peer address is needed for IP allowlists and per-address limits.

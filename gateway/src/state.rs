@@ -1,8 +1,13 @@
 //! What every request handler shares.
 
 use crate::{
-    auth::Gatekeeper, backends::Backends, client_ip::TrustedProxies, ratelimit::Limiter,
-    redis_link::RedisLink, transcode::table::RouteTable, usage::KeyUsageRecorder,
+    auth::Gatekeeper,
+    backends::Backends,
+    client_ip::TrustedProxies,
+    ratelimit::Limiter,
+    redis_link::RedisLink,
+    transcode::table::RouteTable,
+    usage::{KeyUsageRecorder, request_log::RequestLogger},
 };
 use crm_platform::principal::PrincipalVerifier;
 
@@ -28,4 +33,6 @@ pub struct GatewayState {
     pub limiter: Limiter,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// The request log of API-key calls.
+    pub request_log: RequestLogger,
 }

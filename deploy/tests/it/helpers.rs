@@ -29,6 +29,10 @@ pub struct Options {
     pub rate_limits: Option<crm_gateway::ratelimit::policy::RateLimitConfig>,
     /// Proxies whose `X-Forwarded-For` the gateway believes.
     pub trusted_proxies: Vec<String>,
+    /// Request-log settings other than the defaults.
+    pub request_log: Option<crm_gateway::usage::request_log::RequestLogConfig>,
+    /// How often svc-auth prunes old request logs (default: hourly).
+    pub request_log_prune_every_secs: Option<u64>,
 }
 
 impl TestApp {
@@ -51,6 +55,9 @@ impl TestApp {
             gateway.rate_limits = limits;
         }
         gateway.trusted_proxies = options.trusted_proxies;
+        if let Some(log) = options.request_log {
+            gateway.request_log = log;
+        }
         let config = StackConfig {
             gateway_addr: "127.0.0.1:0".into(),
             database_url: storage.database_url.clone(),
@@ -63,6 +70,8 @@ impl TestApp {
             service_secret: service_secret.clone(),
             bootstrap_owner_email: String::new(),
             gateway,
+            request_log_retention_days: 30,
+            request_log_prune_every_secs: options.request_log_prune_every_secs.unwrap_or(3600),
         };
         let stack = Stack::start(config).await.expect("stack starts");
         let base = format!("http://{}", stack.gateway_addr);

@@ -13,3 +13,4 @@ mod key_rotation;
 mod ops;
 mod rate_limits;
 mod sessions;
+mod usage_logs;

@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod key_policy;
 pub mod member;
 pub mod provision;
+pub mod request_log;
 pub mod role;
 pub mod scopes;
 pub mod session;

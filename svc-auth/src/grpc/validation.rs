@@ -4,7 +4,7 @@ use super::convert::{from_ts, ts_opt};
 use crate::domain::{
     AuthState,
     api_key::{self as keys, KeyState},
-    key_policy,
+    key_policy, request_log,
 };
 use crate::store::{api_key as key_store, workspace as members};
 use chrono::Utc;
@@ -130,5 +130,40 @@ impl KeyValidationService for KeyValidationApi {
             .await?;
         }
         Ok(Response::new(pb::RecordKeyUsageResponse {}))
+    }
+
+    async fn record_request_logs(
+        &self,
+        request: Request<pb::RecordRequestLogsRequest>,
+    ) -> Result<Response<pb::RecordRequestLogsResponse>, Status> {
+        require_service(&request)?;
+        let batch = request
+            .into_inner()
+            .logs
+            .into_iter()
+            .map(|l| {
+                Ok(request_log::NewLog {
+                    timestamp: match &l.timestamp {
+                        Some(t) => from_ts(t, "timestamp")?,
+                        None => Utc::now(),
+                    },
+                    workspace_id: l.workspace_id,
+                    api_key_id: l.api_key_id,
+                    method: l.method,
+                    endpoint: l.endpoint,
+                    status_code: l.status_code,
+                    response_time_ms: l.response_time_ms,
+                    request_ip: l.request_ip,
+                    user_agent: l.user_agent,
+                    request_size: l.request_size,
+                    response_size: l.response_size,
+                    request_id: l.request_id,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let recorded = request_log::record(&self.state, batch).await?;
+        Ok(Response::new(pb::RecordRequestLogsResponse {
+            recorded: recorded as u32,
+        }))
     }
 }

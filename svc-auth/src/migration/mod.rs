@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_key_policies;
+mod m0003_request_logs;
 
 /// Runs svc-auth's migrations.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_key_policies::Migration),
+            Box::new(m0003_request_logs::Migration),
         ]
     }
 }

@@ -103,3 +103,34 @@ pub mod api_keys {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `api_request_logs`
+pub mod api_request_logs {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_request_logs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        pub api_key_id: String,
+        pub method: String,
+        pub endpoint: String,
+        pub status_code: i32,
+        pub response_time_ms: i32,
+        pub request_ip: String,
+        pub user_agent: String,
+        pub request_size: i64,
+        pub response_size: i64,
+        pub request_id: String,
+        pub timestamp: DateTimeUtc,
+        /// `2024-01-15T10:00:00Z`: the hour the request falls in.
+        pub hour_bucket: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod entities;
+pub mod request_log;
 pub mod workspace;
 
 use crm_platform::error::internal;

@@ -12,7 +12,8 @@ use crm_platform::{
     Secret, bus::Bus, jwt::JwtKeys, principal::PrincipalVerifier, server::serve_grpc,
 };
 use crm_proto::auth::{
-    api_key_service_server::ApiKeyServiceServer, auth_service_server::AuthServiceServer,
+    api_client_service_server::ApiClientServiceServer, api_key_service_server::ApiKeyServiceServer,
+    auth_service_server::AuthServiceServer,
     key_validation_service_server::KeyValidationServiceServer,
 };
 use domain::AuthState;
@@ -83,6 +84,7 @@ impl Config {
 pub const SERVICE_NAMES: &[&str] = &[
     "crm.auth.v1.AuthService",
     "crm.auth.v1.ApiKeyService",
+    "crm.auth.v1.ApiClientService",
     "crm.auth.v1.KeyValidationService",
 ];
 
@@ -135,6 +137,12 @@ pub async fn serve(
             ))
             .add_service(ApiKeyServiceServer::with_interceptor(
                 grpc::api_keys::ApiKeyApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(ApiClientServiceServer::with_interceptor(
+                grpc::api_clients::ApiClientApi {
                     state: state.clone(),
                 },
                 verifier.interceptor(),

@@ -2,6 +2,7 @@
 //! through the gateway (REST, gRPC, gRPC-web). With `DATABASE_URL` / `REDIS_URL` set the same
 //! tests run against Postgres and Redis; each test gets its own database and key prefix.
 
+mod api_clients;
 mod api_keys;
 mod external_jwt;
 mod grpc;

@@ -82,6 +82,8 @@ pub struct NewKey {
     pub tier: String,
     /// Addresses and CIDR ranges the key may be used from; empty for anywhere.
     pub allowed_ips: Vec<String>,
+    /// The API client owning the key; empty for the user's own key.
+    pub client_id: String,
 }
 
 /// Longest grace period a regenerated key's old secret may keep working: a week covers a
@@ -110,13 +112,16 @@ pub struct KeyChanges {
 }
 
 /// The caller as a workspace member: only users manage keys, never keys themselves.
-struct Manager<'a> {
-    workspace_id: &'a str,
-    user_id: &'a str,
-    role: Role,
+pub(super) struct Manager<'a> {
+    pub(super) workspace_id: &'a str,
+    pub(super) user_id: &'a str,
+    pub(super) role: Role,
 }
 
-async fn manager<'a>(state: &AuthState, principal: &'a Principal) -> Result<Manager<'a>, Status> {
+pub(super) async fn manager<'a>(
+    state: &AuthState,
+    principal: &'a Principal,
+) -> Result<Manager<'a>, Status> {
     if principal.kind != PrincipalKind::User {
         return Err(ApiError::forbidden(
             "API keys cannot manage API keys; call with a user token (JWT)",
@@ -194,6 +199,13 @@ pub async fn create(
         .transpose()?;
     let tier = key_policy::tier(&input.tier)?;
     let allowed_ips = key_policy::allowed_ips(&input.allowed_ips)?;
+    let client_id = if input.client_id.trim().is_empty() {
+        None
+    } else {
+        let client = super::api_client::for_new_key(state, &m, input.client_id.trim()).await?;
+        super::api_client::check_within(&client, &input.scopes)?;
+        Some(client.id)
+    };
     let MintedKey {
         full,
         hash,
@@ -226,6 +238,7 @@ pub async fn create(
             allowed_ips: Set(allowed_ips),
             previous_key_hash: Set(None),
             previous_key_expires_at: Set(None),
+            client_id: Set(client_id),
         },
     )
     .await?;
@@ -279,6 +292,12 @@ pub async fn update(
     }
     let now = super::now();
     let hashes = hashes_of(&key);
+    if let (Some(scopes), Some(client_id)) = (&changes.scopes, &key.client_id)
+        && let Some(client) =
+            crate::store::api_client::get(&state.db, m.workspace_id, client_id).await?
+    {
+        super::api_client::check_within(&client, scopes)?;
+    }
     let mut active = key.into_active_model();
     if let Some(v) = changes.per_minute {
         active.rate_limit_per_minute = Set(match v {
@@ -458,13 +477,13 @@ pub async fn validate(state: &AuthState, key_hash: &str) -> Result<Option<Valida
 }
 
 /// Every hash that currently authenticates as this key.
-fn hashes_of(key: &ApiKey) -> Vec<String> {
+pub(super) fn hashes_of(key: &ApiKey) -> Vec<String> {
     std::iter::once(key.key_hash.clone())
         .chain(key.previous_key_hash.clone())
         .collect()
 }
 
-async fn announce_all(state: &AuthState, hashes: &[String]) {
+pub(super) async fn announce_all(state: &AuthState, hashes: &[String]) {
     for h in hashes {
         announce(state, h).await;
     }

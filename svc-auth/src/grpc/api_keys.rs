@@ -59,6 +59,7 @@ impl ApiKeyService for ApiKeyApi {
             per_hour: r.rate_limit,
             tier: r.rate_limit_tier,
             allowed_ips: r.allowed_ips,
+            client_id: r.client_id,
         };
         let created = keys::create(&self.state, &p, input).await?;
         Ok(Response::new(pb::CreateApiKeyResponse {

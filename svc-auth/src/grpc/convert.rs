@@ -53,6 +53,7 @@ pub fn api_key(k: ApiKey) -> pb::ApiKey {
         rate_limit_tier: k.rate_limit_tier.unwrap_or_default(),
         allowed_ips: allowed_ips_of(&k.allowed_ips),
         previous_key_expires_at: grace_end(k.previous_key_expires_at),
+        client_id: k.client_id.unwrap_or_default(),
     }
 }
 
@@ -77,6 +78,7 @@ pub fn with_secret(k: KeyWithSecret) -> pb::ApiKeyWithSecret {
         rate_limit_tier: key.rate_limit_tier.unwrap_or_default(),
         allowed_ips: allowed_ips_of(&key.allowed_ips),
         previous_key_expires_at: grace_end(key.previous_key_expires_at),
+        client_id: key.client_id.unwrap_or_default(),
     }
 }
 

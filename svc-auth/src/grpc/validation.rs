@@ -2,7 +2,7 @@
 
 use super::convert::{from_ts, ts_opt};
 use crate::domain::{
-    AuthState,
+    AuthState, api_client,
     api_key::{self as keys, KeyState},
     key_policy, request_log,
 };
@@ -47,12 +47,36 @@ impl KeyValidationService for KeyValidationApi {
                 ..Default::default()
             }));
         }
-        let status = match KeyState::of(&key, Utc::now()) {
+        let mut status = match KeyState::of(&key, Utc::now()) {
             KeyState::Active => KeyStatus::Active,
             KeyState::Inactive => KeyStatus::Inactive,
             KeyState::Revoked => KeyStatus::Revoked,
             KeyState::Expired => KeyStatus::Expired,
         };
+        let mut scopes: Vec<String> = key.scopes.split_whitespace().map(str::to_owned).collect();
+        let mut tier = key.rate_limit_tier.clone().unwrap_or_default();
+        // A client's key works only while the client is active, keeps only the scopes the
+        // client still holds, and inherits the client's tier unless it has its own.
+        if let Some(client_id) = &key.client_id {
+            match api_client::effective(&self.state, client_id).await? {
+                Some(c) => {
+                    if c.deleted {
+                        status = KeyStatus::Revoked;
+                    } else if !c.active && status == KeyStatus::Active {
+                        status = KeyStatus::Inactive;
+                    }
+                    scopes.retain(|s| {
+                        c.scopes
+                            .iter()
+                            .any(|g| crm_platform::principal::scope_allows(g, s))
+                    });
+                    if tier.is_empty() {
+                        tier = c.tier;
+                    }
+                }
+                None => status = KeyStatus::Revoked,
+            }
+        }
         // A previous secret lives until its grace period ends (or the key's own expiry, if
         // sooner); the gateway judges the time at each request.
         let expires_at = if previous_secret {
@@ -65,11 +89,11 @@ impl KeyValidationService for KeyValidationApi {
         };
         Ok(Response::new(pb::ValidateKeyResponse {
             status: status as i32,
-            scopes: key.scopes.split_whitespace().map(str::to_owned).collect(),
+            scopes,
             expires_at: ts_opt(expires_at),
             rate_limit_per_minute: key.rate_limit_per_minute.unwrap_or(0).max(0) as u32,
             rate_limit_per_hour: key.rate_limit_per_hour.unwrap_or(0).max(0) as u32,
-            rate_limit_tier: key.rate_limit_tier.clone().unwrap_or_default(),
+            rate_limit_tier: tier,
             allowed_ips: key_policy::allowed_ips_of(&key.allowed_ips),
             previous_secret,
             workspace_id: key.workspace_id,

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_key_policies;
 mod m0003_request_logs;
+mod m0004_api_clients;
 
 /// Runs svc-auth's migrations.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_key_policies::Migration),
             Box::new(m0003_request_logs::Migration),
+            Box::new(m0004_api_clients::Migration),
         ]
     }
 }

@@ -28,6 +28,11 @@ pub struct Server {
 impl Server {
     /// Starts `target/<profile>/crm` next to the running benchmark binary on a fresh data dir.
     pub fn start(port: u16) -> anyhow::Result<Self> {
+        Self::start_with(port, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment (`CRM_...` settings, `REDIS_URL`).
+    pub fn start_with(port: u16, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let bin = exe.parent().context("exe dir")?.join("crm");
         if !bin.exists() {
@@ -36,17 +41,20 @@ impl Server {
                 bin.display()
             );
         }
-        let data = std::env::temp_dir().join(format!("crm-bench-{}", std::process::id()));
+        let data = std::env::temp_dir().join(format!("crm-bench-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         let service_secret = "bench-service-secret-0123456789abcdef".to_owned();
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command.env_remove("DATABASE_URL").env_remove("REDIS_URL");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
             .env("CRM_DATA_DIR", &data)
             .env("CRM_LISTEN", format!("127.0.0.1:{port}"))
             .env("CRM_SERVICE_SECRET", &service_secret)
             .env("CRM_JWT_SECRET", "bench-jwt-secret-0123456789abcdef0123")
             .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -87,6 +95,12 @@ impl Server {
 
     /// Logs in and mints a key with `scopes`; returns (jwt, key).
     pub async fn key(&self, scopes: &[&str]) -> anyhow::Result<(String, String)> {
+        self.key_with(json!({"name": "bench", "scopes": scopes}))
+            .await
+    }
+
+    /// Logs in and mints a key from a create-key body; returns (jwt, key).
+    pub async fn key_with(&self, body: Value) -> anyhow::Result<(String, String)> {
         let http = reqwest::Client::new();
         let login: Value = http
             .post(format!("{}/api/auth/login", self.base))
@@ -99,7 +113,7 @@ impl Server {
         let created: Value = http
             .post(format!("{}/api/api-keys", self.base))
             .bearer_auth(&token)
-            .json(&json!({"name": "bench", "scopes": scopes}))
+            .json(&body)
             .send()
             .await?
             .json()
@@ -133,6 +147,83 @@ pub fn cpu_time(pid: u32) -> Duration {
     // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name.
     let clk = 100; // USER_HZ on Linux
     Duration::from_millis((ticks(11) + ticks(12)) * 1000 / clk)
+}
+
+/// A counter from the gateway's `/metrics`.
+pub async fn metric(base: &str, name: &str) -> anyhow::Result<u64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .with_context(|| format!("{name} missing from /metrics"))
+}
+
+/// One measured load phase.
+pub struct Run {
+    /// Latencies and rate.
+    pub summary: Summary,
+    /// Server CPU time per request, µs.
+    pub cpu_per_request_us: f64,
+    /// Requests made during the warm-up second (not in `summary`).
+    pub warmup_requests: usize,
+}
+
+/// Runs `call` from `concurrency` tasks for a 1 s warm-up, then `seconds` measured; reads the
+/// server's CPU time from /proc before and after.
+pub async fn measure<F, Fut>(pid: u32, concurrency: usize, seconds: u64, call: F) -> Run
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    use std::time::Instant;
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    let mut warm = Vec::new();
+    for _ in 0..concurrency {
+        let call = call.clone();
+        warm.push(tokio::spawn(async move {
+            let mut n = 0;
+            while Instant::now() < warm_until {
+                call().await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut warmup_requests = 0;
+    for w in warm {
+        warmup_requests += w.await.unwrap_or(0);
+    }
+    let cpu_before = cpu_time(pid);
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let call = call.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                let t = Instant::now();
+                assert!(call().await, "request failed");
+                latencies.push(t.elapsed().as_micros() as u64);
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    let elapsed = start.elapsed();
+    let cpu = cpu_time(pid).saturating_sub(cpu_before);
+    let summary = summarize(all, elapsed);
+    let cpu_per_request_us = cpu.as_secs_f64() * 1e6 / summary.count.max(1) as f64;
+    Run {
+        summary,
+        cpu_per_request_us,
+        warmup_requests,
+    }
 }
 
 /// Latency summary.

@@ -6,66 +6,11 @@
 //! `cargo run --release -p crm-bench --bin gateway_rps -- [concurrency] [seconds]`
 
 use bytes::Bytes;
-use crm_bench::{Server, Summary, cpu_time, summarize};
+use crm_bench::{Run, Server, measure};
 use crm_platform::{Principal, PrincipalKind, Secret, principal::PrincipalVerifier};
 use crm_proto::auth::{GetMeRequest, auth_service_client::AuthServiceClient};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use std::time::{Duration, Instant};
-
-struct Run {
-    summary: Summary,
-    cpu_per_request_us: f64,
-}
-
-async fn measure<F, Fut>(pid: u32, concurrency: usize, seconds: u64, call: F) -> Run
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    // Warm up connections and caches.
-    let warm_until = Instant::now() + Duration::from_secs(1);
-    let mut warm = Vec::new();
-    for _ in 0..concurrency {
-        let call = call.clone();
-        warm.push(tokio::spawn(async move {
-            while Instant::now() < warm_until {
-                call().await;
-            }
-        }));
-    }
-    for w in warm {
-        let _ = w.await;
-    }
-    let cpu_before = cpu_time(pid);
-    let start = Instant::now();
-    let until = start + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let call = call.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while Instant::now() < until {
-                let t = Instant::now();
-                assert!(call().await, "request failed");
-                latencies.push(t.elapsed().as_micros() as u64);
-            }
-            latencies
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("load task"));
-    }
-    let elapsed = start.elapsed();
-    let cpu = cpu_time(pid).saturating_sub(cpu_before);
-    let summary = summarize(all, elapsed);
-    let cpu_per_request_us = cpu.as_secs_f64() * 1e6 / summary.count.max(1) as f64;
-    Run {
-        summary,
-        cpu_per_request_us,
-    }
-}
 
 fn print(name: &str, r: &Run) {
     println!(

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use std::net::IpAddr;
 
 /// Highest per-minute override accepted.
-pub const MAX_PER_MINUTE: u32 = 100_000;
+pub const MAX_PER_MINUTE: u32 = 10_000_000;
 /// Highest per-hour override accepted.
 pub const MAX_PER_HOUR: u32 = 10_000_000;
 /// Most allowlist entries on one key.

@@ -7,7 +7,8 @@
 //! per request (/proc/PID/stat). With `REDIS_URL` set both servers use that Redis, so the
 //! limits are the shared GCRA script; without it they are governor, in-process.
 //!
-//! `cargo run --release -p crm-bench --bin partner_rps -- [concurrency] [seconds per phase]`
+//! `cargo run --release -p crm-bench --bin partner_rps -- [concurrency] [seconds per phase] [on]`
+//! where `on` is `both` (default), `limits` or `log`: what the ON server switches on.
 
 use bytes::Bytes;
 use crm_bench::{Run, Server, measure, metric};
@@ -23,12 +24,12 @@ struct Side {
     round_trips: u64,
 }
 
-fn start(port: u16, on: bool, redis: Option<&str>) -> anyhow::Result<Server> {
-    let flag = if on { "true" } else { "false" };
+fn start(port: u16, limits: bool, log: bool, redis: Option<&str>) -> anyhow::Result<Server> {
+    let flag = |on: bool| if on { "true" } else { "false" };
     let prefix = format!("crmbench:{}:{port}:", std::process::id());
     let mut env = vec![
-        ("CRM_RATE_LIMITS__ENABLED", flag),
-        ("CRM_REQUEST_LOG__ENABLED", flag),
+        ("CRM_RATE_LIMITS__ENABLED", flag(limits)),
+        ("CRM_REQUEST_LOG__ENABLED", flag(log)),
         ("CRM_REDIS_PREFIX", prefix.as_str()),
     ];
     if let Some(url) = redis {
@@ -42,10 +43,16 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(32);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let what = args.get(3).map_or("both", String::as_str);
+    let (limits, log) = match what {
+        "limits" => (true, false),
+        "log" => (false, true),
+        _ => (true, true),
+    };
     let redis = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
     let mut sides = Vec::new();
     for (port, on) in [(18190, false), (18191, true)] {
-        let server = start(port, on, redis.as_deref())?;
+        let server = start(port, on && limits, on && log, redis.as_deref())?;
         // A limit the load cannot reach, so every request is admitted and all windows are
         // still checked.
         let (_, key) = server
@@ -60,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     println!(
-        "concurrency {concurrency}, {seconds} s per phase, phases off/on/off/on, redis: {}",
+        "concurrency {concurrency}, {seconds} s per phase, phases off/on/off/on, ON = {what}, redis: {}",
         redis.as_deref().unwrap_or("none (governor in-process)")
     );
     for _ in 0..2 {
@@ -92,11 +99,7 @@ async fn main() -> anyhow::Result<()> {
             side.requests += (run.summary.count + run.warmup_requests) as u64;
             println!(
                 "{:<40} {:>9.0} req/s   p50 {:>6} µs   p99 {:>6} µs   server CPU {:>6.1} µs/req",
-                if i == 0 {
-                    "limits + request log OFF"
-                } else {
-                    "limits + request log ON"
-                },
+                if i == 0 { "OFF" } else { "ON" },
                 run.summary.rps,
                 run.summary.p50_us,
                 run.summary.p99_us,

@@ -179,7 +179,8 @@ pub async fn serve(
         Duration::from_millis(config.usage_flush_millis),
         shutdown.clone(),
     );
-    let limiter = ratelimit::Limiter::new(config.rate_limits.clone(), redis.clone());
+    let limiter =
+        ratelimit::Limiter::new(config.rate_limits.clone(), redis.clone(), shutdown.clone());
     limiter.spawn_pruning(shutdown.clone());
     let openapi = serde_json::to_vec(&openapi::document(&table))?.into();
     let state = Arc::new(state::GatewayState {

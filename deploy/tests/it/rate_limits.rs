@@ -431,3 +431,43 @@ async fn with_redis_gone_mid_test_limits_are_kept_locally() {
     assert!(degraded.is_some(), "readyz says Redis is down");
     app.stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_calls_on_two_gateways_never_exceed_the_limit() {
+    // Calls arriving together are checked in one script; they must still count one by one.
+    let mut app = TestApp::spawn().await;
+    let second = format!("http://{}", app.stack.start_extra_gateway().await.unwrap());
+    let owner = app.owner("Acme").await;
+    let (_, key) = key_with(&app, &owner.token, json!({"rate_limit_override": 5})).await;
+    let calls: Vec<_> = (0..30)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                app.base.clone()
+            } else {
+                second.clone()
+            };
+            let r = app
+                .http
+                .get(format!("{base}/api/auth/me"))
+                .header("x-api-key", &key);
+            tokio::spawn(async move { r.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(ok + refused, 30, "{statuses:?}");
+    if real_redis().is_some() {
+        assert_eq!(
+            ok, 5,
+            "shared buckets admit exactly the limit: {statuses:?}"
+        );
+    } else {
+        // Without Redis each gateway limits on its own.
+        assert_eq!(ok, 10, "{statuses:?}");
+    }
+    app.stack.stop().await;
+}

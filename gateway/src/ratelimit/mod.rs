@@ -11,6 +11,7 @@ use crate::redis_link::RedisLink;
 use decision::Decision;
 use local::LocalLimiter;
 use policy::{Plan, RateLimitConfig};
+use redis_gcra::SharedBuckets;
 use std::{
     sync::{
         Arc,
@@ -25,17 +26,21 @@ use tokio_util::sync::CancellationToken;
 pub struct Limiter {
     /// Settings.
     pub config: Arc<RateLimitConfig>,
-    redis: Option<RedisLink>,
+    shared: Option<SharedBuckets>,
     local: Arc<LocalLimiter>,
     refused: Arc<AtomicU64>,
 }
 
 impl Limiter {
-    /// A limiter sharing buckets through `redis` when given.
-    pub fn new(config: RateLimitConfig, redis: Option<RedisLink>) -> Self {
+    /// A limiter sharing buckets through `redis` when given; its tasks stop on `shutdown`.
+    pub fn new(
+        config: RateLimitConfig,
+        redis: Option<RedisLink>,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             config: Arc::new(config),
-            redis,
+            shared: redis.map(|r| SharedBuckets::spawn(r, shutdown)),
             local: Arc::default(),
             refused: Arc::default(),
         }
@@ -46,8 +51,8 @@ impl Limiter {
         if !self.config.enabled || plan.windows.is_empty() {
             return None;
         }
-        let shared = match &self.redis {
-            Some(redis) => redis_gcra::check(redis, plan).await,
+        let shared = match &self.shared {
+            Some(buckets) => buckets.check(plan).await,
             None => None,
         };
         let decision = shared.unwrap_or_else(|| self.local.check(plan));

@@ -196,15 +196,17 @@ impl RequestLogger {
                         n = rx.recv_many(&mut batch, room) => if n == 0 { stop = true; break },
                     }
                 }
+                this.send(&client, &signer, batch).await;
                 if stop {
-                    while batch.len() < this.batch * 10
-                        && let Ok(e) = rx.try_recv()
-                    {
-                        batch.push(e);
+                    // What is still queued at shutdown goes out too.
+                    let mut rest = Vec::new();
+                    while let Ok(e) = rx.try_recv() {
+                        rest.push(e);
+                        if rest.len() == this.batch {
+                            this.send(&client, &signer, std::mem::take(&mut rest)).await;
+                        }
                     }
-                }
-                for chunk in batch.chunks(this.batch) {
-                    this.send(&client, &signer, chunk.to_vec()).await;
+                    this.send(&client, &signer, rest).await;
                 }
             }
         };

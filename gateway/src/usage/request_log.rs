@@ -1,7 +1,7 @@
 //! The request log of API-key calls (key, method, route template, status, latency, address,
 //! user agent, sizes), kept off the request path: the handler only `try_send`s into a bounded
-//! channel; a background task sends batches to svc-auth (`RecordRequestLogs`) when a batch
-//! fills or every flush interval. When the channel is full, or svc-auth refuses a batch, the
+//! channel; a background task, woken every 100 ms, sends batches to svc-auth
+//! (`RecordRequestLogs`) when a batch fills or every flush interval. When the channel is full, or svc-auth refuses a batch, the
 //! entries are dropped and counted (`/metrics`, `/readyz`), never silently lost.
 
 use crate::auth::key_cache::KeyEntry;
@@ -20,6 +20,9 @@ use std::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
+
+/// How often queued entries are taken off the queue (and full batches sent).
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
 
 /// Request-log settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -183,30 +186,30 @@ impl RequestLogger {
         let this = self.clone();
         let client = KeyValidationServiceClient::new(auth);
         let task = async move {
-            let mut stop = false;
-            while !stop {
-                let mut batch = Vec::with_capacity(this.batch);
-                let deadline = tokio::time::sleep(every);
-                tokio::pin!(deadline);
-                while batch.len() < this.batch {
-                    let room = this.batch - batch.len();
-                    tokio::select! {
-                        _ = &mut deadline => break,
-                        _ = shutdown.cancelled() => { stop = true; break }
-                        n = rx.recv_many(&mut batch, room) => if n == 0 { stop = true; break },
+            let mut pending: Vec<RequestLog> = Vec::with_capacity(this.batch);
+            let mut last_send = tokio::time::Instant::now();
+            loop {
+                // Woken on a timer, not per entry: a wake-up per request would cost more
+                // than the logging itself.
+                let stop = tokio::select! {
+                    _ = shutdown.cancelled() => true,
+                    _ = tokio::time::sleep(DRAIN_EVERY.min(every)) => false,
+                };
+                while let Ok(e) = rx.try_recv() {
+                    pending.push(e);
+                    if pending.len() == this.batch {
+                        this.send(&client, &signer, std::mem::take(&mut pending))
+                            .await;
+                        last_send = tokio::time::Instant::now();
                     }
                 }
-                this.send(&client, &signer, batch).await;
+                if stop || last_send.elapsed() >= every {
+                    this.send(&client, &signer, std::mem::take(&mut pending))
+                        .await;
+                    last_send = tokio::time::Instant::now();
+                }
                 if stop {
-                    // What is still queued at shutdown goes out too.
-                    let mut rest = Vec::new();
-                    while let Ok(e) = rx.try_recv() {
-                        rest.push(e);
-                        if rest.len() == this.batch {
-                            this.send(&client, &signer, std::mem::take(&mut rest)).await;
-                        }
-                    }
-                    this.send(&client, &signer, rest).await;
+                    return;
                 }
             }
         };

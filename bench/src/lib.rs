@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// A running `crm` child process.
@@ -29,11 +29,11 @@ impl Server {
     /// Starts `target/<profile>/crm` next to the running benchmark binary on a fresh data dir,
     /// on SQLite and in-process caches.
     pub fn start(port: u16) -> anyhow::Result<Self> {
-        Self::start_with(port, None)
+        Self::start_with(port, &[])
     }
 
-    /// Like [`Server::start`], on the given (empty) Postgres database when one is given.
-    pub fn start_with(port: u16, database_url: Option<&str>) -> anyhow::Result<Self> {
+    /// Like [`Server::start`], with extra environment (`CRM_...` settings, `REDIS_URL`).
+    pub fn start_with(port: u16, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let bin = exe.parent().context("exe dir")?.join("crm");
         if !bin.exists() {
@@ -42,14 +42,13 @@ impl Server {
                 bin.display()
             );
         }
-        let data = std::env::temp_dir().join(format!("crm-bench-{}", std::process::id()));
+        let data = std::env::temp_dir().join(format!("crm-bench-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         let service_secret = "bench-service-secret-0123456789abcdef".to_owned();
         let mut command = Command::new(bin);
-        if let Some(url) = database_url {
-            command.env("DATABASE_URL", url);
-        } else {
-            command.env_remove("DATABASE_URL");
+        command.env_remove("DATABASE_URL").env_remove("REDIS_URL");
+        for (k, v) in env {
+            command.env(k, v);
         }
         let mut child = command
             .env("CRM_DATA_DIR", &data)
@@ -57,7 +56,6 @@ impl Server {
             .env("CRM_SERVICE_SECRET", &service_secret)
             .env("CRM_JWT_SECRET", "bench-jwt-secret-0123456789abcdef0123")
             .env("RUST_LOG", "warn")
-            .env_remove("REDIS_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -98,6 +96,12 @@ impl Server {
 
     /// Logs in and mints a key with `scopes`; returns (jwt, key).
     pub async fn key(&self, scopes: &[&str]) -> anyhow::Result<(String, String)> {
+        self.key_with(json!({"name": "bench", "scopes": scopes}))
+            .await
+    }
+
+    /// Logs in and mints a key from a create-key body; returns (jwt, key).
+    pub async fn key_with(&self, body: Value) -> anyhow::Result<(String, String)> {
         let http = reqwest::Client::new();
         let login: Value = http
             .post(format!("{}/api/auth/login", self.base))
@@ -110,7 +114,7 @@ impl Server {
         let created: Value = http
             .post(format!("{}/api/api-keys", self.base))
             .bearer_auth(&token)
-            .json(&json!({"name": "bench", "scopes": scopes}))
+            .json(&body)
             .send()
             .await?
             .json()
@@ -146,63 +150,51 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 1000 / clk)
 }
 
-/// Latency summary.
-pub struct Summary {
-    /// Requests completed.
-    pub count: usize,
-    /// Requests per second.
-    pub rps: f64,
-    /// Median, microseconds.
-    pub p50_us: u64,
-    /// 99th percentile, microseconds.
-    pub p99_us: u64,
+/// A counter from the gateway's `/metrics`.
+pub async fn metric(base: &str, name: &str) -> anyhow::Result<u64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .with_context(|| format!("{name} missing from /metrics"))
 }
 
-/// Summarizes latencies (µs) over a wall-clock window.
-pub fn summarize(mut latencies: Vec<u64>, elapsed: Duration) -> Summary {
-    latencies.sort_unstable();
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
-    Summary {
-        count: latencies.len(),
-        rps: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_us: pick(0.50),
-        p99_us: pick(0.99),
-    }
-}
-
-/// One measured load run.
+/// One measured load phase.
 pub struct Run {
-    /// Throughput and latency.
+    /// Latencies and rate.
     pub summary: Summary,
-    /// Server CPU time per request, microseconds.
+    /// Server CPU time per request, µs.
     pub cpu_per_request_us: f64,
+    /// Requests made during the warm-up second (not in `summary`).
+    pub warmup_requests: usize,
 }
 
-/// Warms up for a second, then runs `call` from `concurrency` tasks for `seconds`, reading the
-/// server's CPU time around the measured window.
+/// Runs `call` from `concurrency` tasks for a 1 s warm-up, then `seconds` measured; reads the
+/// server's CPU time from /proc before and after.
 pub async fn measure<F, Fut>(pid: u32, concurrency: usize, seconds: u64, call: F) -> Run
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    // Warm up connections and caches.
+    use std::time::Instant;
     let warm_until = Instant::now() + Duration::from_secs(1);
     let mut warm = Vec::new();
     for _ in 0..concurrency {
         let call = call.clone();
         warm.push(tokio::spawn(async move {
+            let mut n = 0;
             while Instant::now() < warm_until {
                 call().await;
+                n += 1;
             }
+            n
         }));
     }
+    let mut warmup_requests = 0;
     for w in warm {
-        let _ = w.await;
+        warmup_requests += w.await.unwrap_or(0);
     }
     let cpu_before = cpu_time(pid);
     let start = Instant::now();
@@ -231,6 +223,36 @@ where
     Run {
         summary,
         cpu_per_request_us,
+        warmup_requests,
+    }
+}
+
+/// Latency summary.
+pub struct Summary {
+    /// Requests completed.
+    pub count: usize,
+    /// Requests per second.
+    pub rps: f64,
+    /// Median, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile, microseconds.
+    pub p99_us: u64,
+}
+
+/// Summarizes latencies (µs) over a wall-clock window.
+pub fn summarize(mut latencies: Vec<u64>, elapsed: Duration) -> Summary {
+    latencies.sort_unstable();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Summary {
+        count: latencies.len(),
+        rps: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_us: pick(0.50),
+        p99_us: pick(0.99),
     }
 }
 

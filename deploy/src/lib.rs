@@ -30,6 +30,10 @@ pub struct StackConfig {
     pub bootstrap_owner_email: String,
     /// Gateway settings beyond addresses and secrets (cache TTLs, external issuer...).
     pub gateway: crm_gateway::Config,
+    /// Days svc-auth keeps request-log rows (`CRM_REQUEST_LOG_RETENTION_DAYS`, 0 = forever).
+    pub request_log_retention_days: u32,
+    /// How often svc-auth prunes request-log rows past the retention.
+    pub request_log_prune_every_secs: u64,
 }
 
 impl StackConfig {
@@ -55,6 +59,14 @@ impl StackConfig {
                 .unwrap_or_else(|| "owner@example.com".into()),
             data_dir,
             gateway,
+            request_log_retention_days: env_nonempty("CRM_REQUEST_LOG_RETENTION_DAYS")
+                .map(|v| {
+                    v.parse()
+                        .context("CRM_REQUEST_LOG_RETENTION_DAYS must be a number of days")
+                })
+                .transpose()?
+                .unwrap_or(30),
+            request_log_prune_every_secs: 3600,
         })
     }
 }
@@ -140,6 +152,8 @@ impl Stack {
             jwt_audience: config.gateway.jwt_audience.clone(),
             service_secret: config.service_secret.clone(),
             bootstrap_owner_email: config.bootstrap_owner_email.clone(),
+            request_log_retention_days: config.request_log_retention_days,
+            request_log_prune_every_secs: config.request_log_prune_every_secs,
             ..Default::default()
         };
         let bus = bus_for(&config, &local_bus, &shutdown)?;

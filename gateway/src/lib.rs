@@ -2,12 +2,15 @@
 //! plus `/healthz`, `/readyz` and `/openapi.json`. Every request is authenticated and
 //! authorized here and reaches a service with a signed principal.
 
+pub mod admission;
 pub mod auth;
 pub mod backends;
+pub mod client_ip;
 pub mod error;
 pub mod openapi;
 pub mod ops;
 pub mod proxy;
+pub mod ratelimit;
 pub mod redis_link;
 pub mod router;
 pub mod state;
@@ -58,6 +61,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How often key usage is reported to svc-auth.
     pub usage_flush_millis: u64,
+    /// Rate limits (`CRM_RATE_LIMITS__ENABLED=false` switches them off).
+    pub rate_limits: ratelimit::policy::RateLimitConfig,
+    /// Addresses or CIDR ranges of our own proxies, whose `X-Forwarded-For` is believed
+    /// (`CRM_TRUSTED_PROXIES=["10.0.0.0/8"]`). Empty: the socket peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// Request log of API-key calls (`CRM_REQUEST_LOG__ENABLED=false` switches it off).
+    pub request_log: usage::request_log::RequestLogConfig,
 }
 
 impl Default for Config {
@@ -88,6 +98,9 @@ impl Default for Config {
             negative_cache_ttl_secs: 5,
             max_body_bytes: 1 << 20,
             usage_flush_millis: 2000,
+            rate_limits: ratelimit::policy::RateLimitConfig::default(),
+            trusted_proxies: Vec::new(),
+            request_log: usage::request_log::RequestLogConfig::default(),
         }
     }
 }
@@ -117,6 +130,8 @@ pub async fn serve(
             .require_strong(setting, env)
             .map_err(anyhow::Error::msg)?;
     }
+    let trusted_proxies =
+        client_ip::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
     let (table, _pool) =
         transcode::table::RouteTable::from_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)?;
     let backends = backends::Backends::new(&config.backends.clone().into_iter().collect())
@@ -150,6 +165,13 @@ pub async fn serve(
     );
     jwt.spawn_jwks_refresh(shutdown.clone());
     spawn_invalidation(bus, keys.clone(), shutdown.clone());
+    let request_log = usage::request_log::RequestLogger::new(&config.request_log);
+    request_log.spawn_flusher(
+        auth_channel.clone(),
+        signer.clone(),
+        Duration::from_millis(config.usage_flush_millis),
+        shutdown.clone(),
+    );
     let usage = usage::KeyUsageRecorder::default();
     usage.spawn_flusher(
         auth_channel,
@@ -157,6 +179,9 @@ pub async fn serve(
         Duration::from_millis(config.usage_flush_millis),
         shutdown.clone(),
     );
+    let limiter =
+        ratelimit::Limiter::new(config.rate_limits.clone(), redis.clone(), shutdown.clone());
+    limiter.spawn_pruning(shutdown.clone());
     let openapi = serde_json::to_vec(&openapi::document(&table))?.into();
     let state = Arc::new(state::GatewayState {
         table,
@@ -167,11 +192,18 @@ pub async fn serve(
         redis,
         openapi,
         max_body_bytes: config.max_body_bytes,
+        limiter,
+        trusted_proxies,
+        request_log,
     });
     let app = router::build(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    // The peer address is needed for IP allowlists and per-address limits.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     Ok(())
 }
 

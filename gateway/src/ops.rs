@@ -51,7 +51,15 @@ pub async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
     let degraded = redis.starts_with("down");
     let body = json!({
         "status": if !ready { "not_ready" } else if degraded { "degraded" } else { "ready" },
-        "details": {"backends": backends, "redis": redis},
+        "details": {
+            "backends": backends,
+            "redis": redis,
+            "request_logs": {
+                "enabled": state.request_log.enabled(),
+                "sent": state.request_log.sent(),
+                "dropped": state.request_log.dropped(),
+            },
+        },
     });
     let code = if ready {
         StatusCode::OK
@@ -59,6 +67,24 @@ pub async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body)).into_response()
+}
+
+/// Counters in the Prometheus text format: refused calls, Redis round trips.
+pub async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
+    let redis = state.redis.as_ref().map_or(0, |r| r.round_trips());
+    let body = format!(
+        "# TYPE crm_gateway_rate_limited_total counter\ncrm_gateway_rate_limited_total {}\n# TYPE crm_gateway_redis_round_trips_total counter\ncrm_gateway_redis_round_trips_total {}\n# TYPE crm_gateway_request_logs_sent_total counter\ncrm_gateway_request_logs_sent_total {}\n# TYPE crm_gateway_request_logs_dropped_total counter\ncrm_gateway_request_logs_dropped_total {}\n",
+        state.limiter.refused(),
+        redis,
+        state.request_log.sent(),
+        state.request_log.dropped(),
+    );
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
 }
 
 /// The OpenAPI document.

@@ -7,7 +7,7 @@ use redis::{AsyncCommands, aio::ConnectionManager, aio::ConnectionManagerConfig}
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -27,6 +27,8 @@ struct Inner {
     conn: Mutex<Option<ConnectionManager>>,
     up: AtomicBool,
     last_attempt_ms: AtomicI64,
+    /// Commands sent, for `/metrics` (round trips per request in the benchmark).
+    round_trips: AtomicU64,
 }
 
 impl RedisLink {
@@ -39,6 +41,7 @@ impl RedisLink {
                 conn: Mutex::new(None),
                 up: AtomicBool::new(false),
                 last_attempt_ms: AtomicI64::new(0),
+                round_trips: AtomicU64::new(0),
             }),
         })
     }
@@ -58,7 +61,13 @@ impl RedisLink {
         self.inner.up.load(Ordering::Relaxed)
     }
 
+    /// Commands sent to Redis so far (each is one round trip).
+    pub fn round_trips(&self) -> u64 {
+        self.inner.round_trips.load(Ordering::Relaxed)
+    }
+
     async fn connection(&self) -> Option<ConnectionManager> {
+        self.inner.round_trips.fetch_add(1, Ordering::Relaxed);
         let mut guard = self.inner.conn.lock().await;
         if let Some(c) = guard.as_ref() {
             return Some(c.clone());
@@ -144,6 +153,40 @@ impl RedisLink {
         match tokio::time::timeout(CALL_TIMEOUT, conn.del::<_, ()>(key)).await {
             Ok(Ok(())) => self.mark(true),
             _ => self.fail().await,
+        }
+    }
+
+    /// Runs a Lua script (EVALSHA, loading it on first use) and returns its integer reply;
+    /// `None` when Redis is away or the script fails.
+    pub async fn eval_ints(
+        &self,
+        script: &redis::Script,
+        keys: &[String],
+        args: &[u64],
+    ) -> Option<Vec<i64>> {
+        let mut conn = self.connection().await?;
+        let mut invocation = script.prepare_invoke();
+        for k in keys {
+            invocation.key(k);
+        }
+        for a in args {
+            invocation.arg(*a);
+        }
+        match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async::<Vec<i64>>(&mut conn))
+            .await
+        {
+            Ok(Ok(v)) => {
+                self.mark(true);
+                Some(v)
+            }
+            Ok(Err(e)) if matches!(e.kind(), redis::ErrorKind::Server(_)) => {
+                tracing::error!(error = %e, "redis script failed");
+                None
+            }
+            _ => {
+                self.fail().await;
+                None
+            }
         }
     }
 

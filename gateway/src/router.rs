@@ -3,11 +3,15 @@
 use crate::{error::GatewayError, ops, proxy, state::GatewayState, transcode::rest};
 use axum::{
     Router,
-    extract::{Path, Request, State},
+    extract::{ConnectInfo, Path, Request, State},
     response::{IntoResponse, Response},
     routing::{MethodFilter, MethodRouter, get},
 };
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 use tower_http::{
     cors::{Any, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -26,9 +30,10 @@ pub fn build(state: Arc<GatewayState>) -> Router {
                             request: Request| {
             let binding = binding.clone();
             async move {
+                let ip = client_ip(&state, &request);
                 let (parts, body) = request.into_parts();
                 let params = params.map(|Path(p)| p).unwrap_or_default();
-                rest::handle(state, &binding, params, parts, body).await
+                rest::handle(state, &binding, params, parts, body, ip).await
             }
         };
         let route = by_path
@@ -39,6 +44,7 @@ pub fn build(state: Arc<GatewayState>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi));
     for (path, route) in by_path {
         router = router.route(&path, route);
@@ -56,9 +62,19 @@ pub fn build(state: Arc<GatewayState>) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
+/// The client address: socket peer, or `X-Forwarded-For` behind a trusted proxy.
+fn client_ip(state: &GatewayState, request: &Request) -> IpAddr {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    state.trusted_proxies.client_ip(peer, request.headers())
+}
+
 async fn fallback(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
     if proxy::is_grpc(&request) {
-        return proxy::handle(state, request).await;
+        let ip = client_ip(&state, &request);
+        return proxy::handle(state, request, ip).await;
     }
     GatewayError::new(
         tonic::Code::NotFound,

@@ -1,8 +1,13 @@
 //! What every request handler shares.
 
 use crate::{
-    auth::Gatekeeper, backends::Backends, redis_link::RedisLink, transcode::table::RouteTable,
-    usage::KeyUsageRecorder,
+    auth::Gatekeeper,
+    backends::Backends,
+    client_ip::TrustedProxies,
+    ratelimit::Limiter,
+    redis_link::RedisLink,
+    transcode::table::RouteTable,
+    usage::{KeyUsageRecorder, request_log::RequestLogger},
 };
 use crm_platform::principal::PrincipalVerifier;
 
@@ -24,4 +29,10 @@ pub struct GatewayState {
     pub openapi: bytes::Bytes,
     /// Largest accepted REST body.
     pub max_body_bytes: usize,
+    /// Rate limits.
+    pub limiter: Limiter,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// The request log of API-key calls.
+    pub request_log: RequestLogger,
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod jwt;
 pub mod outbox;
 pub mod principal;
+pub mod rate_tiers;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

@@ -12,7 +12,8 @@ use crm_platform::{
     Secret, bus::Bus, jwt::JwtKeys, principal::PrincipalVerifier, server::serve_grpc,
 };
 use crm_proto::auth::{
-    api_key_service_server::ApiKeyServiceServer, auth_service_server::AuthServiceServer,
+    api_client_service_server::ApiClientServiceServer, api_key_service_server::ApiKeyServiceServer,
+    auth_service_server::AuthServiceServer,
     key_validation_service_server::KeyValidationServiceServer,
 };
 use domain::AuthState;
@@ -40,6 +41,10 @@ pub struct Config {
     pub service_secret: Secret,
     /// Email of the owner created on first start; empty to skip the bootstrap.
     pub bootstrap_owner_email: String,
+    /// Days request-log rows are kept (`CRM_REQUEST_LOG_RETENTION_DAYS`); 0 keeps them all.
+    pub request_log_retention_days: u32,
+    /// How often rows past the retention are deleted.
+    pub request_log_prune_every_secs: u64,
 }
 
 impl Default for Config {
@@ -52,6 +57,8 @@ impl Default for Config {
             token_ttl_secs: 3600,
             service_secret: Secret::default(),
             bootstrap_owner_email: "owner@example.com".into(),
+            request_log_retention_days: 30,
+            request_log_prune_every_secs: 3600,
         }
     }
 }
@@ -63,6 +70,9 @@ impl Config {
             .require_strong("jwt_secret", "CRM_JWT_SECRET")?;
         self.service_secret
             .require_strong("service_secret", "CRM_SERVICE_SECRET")?;
+        if self.request_log_prune_every_secs == 0 {
+            return Err("request_log_prune_every_secs must be positive".into());
+        }
         if self.token_ttl_secs <= 0 {
             return Err("token_ttl_secs must be positive".into());
         }
@@ -74,6 +84,7 @@ impl Config {
 pub const SERVICE_NAMES: &[&str] = &[
     "crm.auth.v1.AuthService",
     "crm.auth.v1.ApiKeyService",
+    "crm.auth.v1.ApiClientService",
     "crm.auth.v1.KeyValidationService",
 ];
 
@@ -109,6 +120,12 @@ pub async fn serve(
         bus,
         token_ttl_secs: config.token_ttl_secs,
     };
+    domain::request_log::spawn_pruning(
+        state.clone(),
+        std::time::Duration::from_secs(u64::from(config.request_log_retention_days) * 86_400),
+        std::time::Duration::from_secs(config.request_log_prune_every_secs),
+        shutdown.clone(),
+    );
     let verifier = PrincipalVerifier::new(&config.service_secret);
     let result = serve_grpc(listener, shutdown, SERVICE_NAMES, |router| {
         router
@@ -120,6 +137,12 @@ pub async fn serve(
             ))
             .add_service(ApiKeyServiceServer::with_interceptor(
                 grpc::api_keys::ApiKeyApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(ApiClientServiceServer::with_interceptor(
+                grpc::api_clients::ApiClientApi {
                     state: state.clone(),
                 },
                 verifier.interceptor(),

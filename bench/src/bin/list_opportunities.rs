@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
     // A database of its own, created here and used by every service of the child process.
     let storage = crm_platform::testing::TestStorage::new().await;
     let db_url = storage.database_url.clone().context("database url")?;
-    let server = Server::start_with(18183, Some(&db_url))?;
+    let server = Server::start_with(18183, &[("DATABASE_URL", db_url.as_str())])?;
     let (token, key) = server.key(&["opportunities:read"]).await?;
     let http = reqwest::Client::new();
 

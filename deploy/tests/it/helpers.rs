@@ -25,6 +25,14 @@ pub struct Options {
     pub redis_url: Option<Option<String>>,
     /// Accept an external issuer's tokens.
     pub external_jwt: Option<crm_gateway::auth::jwt::ExternalIssuer>,
+    /// Rate-limit settings other than the defaults.
+    pub rate_limits: Option<crm_gateway::ratelimit::policy::RateLimitConfig>,
+    /// Proxies whose `X-Forwarded-For` the gateway believes.
+    pub trusted_proxies: Vec<String>,
+    /// Request-log settings other than the defaults.
+    pub request_log: Option<crm_gateway::usage::request_log::RequestLogConfig>,
+    /// How often svc-auth prunes old request logs (default: hourly).
+    pub request_log_prune_every_secs: Option<u64>,
 }
 
 impl TestApp {
@@ -43,6 +51,13 @@ impl TestApp {
         if let Some(external) = options.external_jwt {
             gateway.external_jwt = external;
         }
+        if let Some(limits) = options.rate_limits {
+            gateway.rate_limits = limits;
+        }
+        gateway.trusted_proxies = options.trusted_proxies;
+        if let Some(log) = options.request_log {
+            gateway.request_log = log;
+        }
         let config = StackConfig {
             gateway_addr: "127.0.0.1:0".into(),
             database_url: storage.database_url.clone(),
@@ -55,6 +70,8 @@ impl TestApp {
             service_secret: service_secret.clone(),
             bootstrap_owner_email: String::new(),
             gateway,
+            request_log_retention_days: 30,
+            request_log_prune_every_secs: options.request_log_prune_every_secs.unwrap_or(3600),
         };
         let stack = Stack::start(config).await.expect("stack starts");
         let base = format!("http://{}", stack.gateway_addr);
@@ -227,4 +244,58 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
+}
+
+/// The Redis URL the suite runs against, if any: tests of shared state across gateways and
+/// of Redis failing need a real one.
+pub fn real_redis() -> Option<String> {
+    crm_platform::config::env_nonempty("REDIS_URL")
+}
+
+/// A TCP relay in front of Redis that a test can cut, to make Redis unreachable mid-test
+/// (connections dropped, new ones refused) without touching the shared server.
+pub struct RedisRelay {
+    /// `redis://` URL of the relay.
+    pub url: String,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl RedisRelay {
+    /// Relays to the Redis at `target` (a `redis://host:port[/db]` URL).
+    pub async fn to(target: &str) -> Self {
+        let rest = target.strip_prefix("redis://").expect("redis:// URL");
+        let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+        let upstream = host.rsplit('@').next().unwrap_or(host).to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}/{path}", listener.local_addr().unwrap());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut inbound = tokio::select! {
+                    _ = token.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok((c, _)) => c,
+                        Err(_) => return,
+                    },
+                };
+                let (upstream, token) = (upstream.clone(), token.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        Self { url, stop }
+    }
+
+    /// Cuts every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.stop.cancel();
+    }
 }

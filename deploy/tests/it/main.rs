@@ -2,16 +2,21 @@
 //! through the gateway (REST, gRPC, gRPC-web). With `DATABASE_URL` / `REDIS_URL` set the same
 //! tests run against Postgres and Redis; each test gets its own database and key prefix.
 
+mod api_clients;
 mod api_keys;
 mod contacts;
 mod events;
 mod external_jwt;
 mod grpc;
 mod helpers;
+mod ip_allowlist;
 mod isolation;
 mod key_auth;
+mod key_rotation;
 mod opportunities;
 mod ops;
 mod pipelines;
+mod rate_limits;
 mod sessions;
 mod tags;
+mod usage_logs;

@@ -17,7 +17,7 @@ use std::{
 use tonic::transport::Channel;
 
 /// What the gateway knows about one key hash.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KeyEntry {
     /// `active`, `unknown`, `inactive`, `revoked`, `expired`.
     pub status: String,
@@ -36,18 +36,40 @@ pub struct KeyEntry {
     /// Expiry, unix seconds.
     #[serde(default)]
     pub expires_at: Option<i64>,
+    /// The key's own requests per minute.
+    #[serde(default)]
+    pub rate_limit_per_minute: Option<u32>,
+    /// The key's own requests per hour.
+    #[serde(default)]
+    pub rate_limit_per_hour: Option<u32>,
+    /// Tier name.
+    #[serde(default)]
+    pub rate_limit_tier: Option<String>,
+    /// Addresses and CIDR ranges the key may be used from; empty = anywhere.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
+    /// The hash is a regenerated key's previous secret (valid until `expires_at`).
+    #[serde(default)]
+    pub previous_secret: bool,
 }
 
 impl KeyEntry {
     fn unknown() -> Self {
         Self {
             status: "unknown".into(),
-            workspace_id: String::new(),
-            api_key_id: String::new(),
-            owner_user_id: String::new(),
-            scopes: Vec::new(),
-            expires_at: None,
+            ..Self::default()
         }
+    }
+
+    /// Whether the key may be used from `ip`. Entries were normalized by svc-auth; one that
+    /// does not parse matches nothing (fail closed).
+    pub fn allows_ip(&self, ip: std::net::IpAddr) -> bool {
+        self.allowed_ips.is_empty()
+            || self
+                .allowed_ips
+                .iter()
+                .filter_map(|n| n.parse::<ipnet::IpNet>().ok())
+                .any(|n| n.contains(&ip))
     }
 }
 
@@ -122,13 +144,15 @@ impl KeyResolver {
         }
     }
 
-    /// Turns a presented key into a principal, or the 401 that says why not.
-    pub async fn resolve(&self, key: &str) -> Result<Principal, GatewayError> {
+    /// Turns a presented key into a principal (and the cached facts about the key), or the
+    /// 401 that says why not.
+    pub async fn resolve(&self, key: &str) -> Result<(Principal, Arc<KeyEntry>), GatewayError> {
         format::check(key)
             .map_err(|e| GatewayError::unauthenticated("INVALID_API_KEY", e.to_string()))?;
         let hash = format::hash(key);
         let entry = self.entry(&hash).await?;
-        principal_of(&entry)
+        let principal = principal_of(&entry)?;
+        Ok((principal, entry))
     }
 
     /// The cached entry for a hash, loading it on a miss (concurrent misses load once).
@@ -198,7 +222,16 @@ impl KeyResolver {
             api_key_id: r.api_key_id,
             owner_user_id: r.owner_user_id,
             scopes: r.scopes,
-            expires_at: r.expires_at.map(|t| t.seconds),
+            // A previous secret is promised until its grace ends: round up to the second so
+            // it never stops early.
+            expires_at: r
+                .expires_at
+                .map(|t| t.seconds + i64::from(r.previous_secret && t.nanos > 0)),
+            rate_limit_per_minute: (r.rate_limit_per_minute > 0).then_some(r.rate_limit_per_minute),
+            rate_limit_per_hour: (r.rate_limit_per_hour > 0).then_some(r.rate_limit_per_hour),
+            rate_limit_tier: (!r.rate_limit_tier.is_empty()).then_some(r.rate_limit_tier),
+            allowed_ips: r.allowed_ips,
+            previous_secret: r.previous_secret,
         })
     }
 
@@ -227,6 +260,16 @@ fn principal_of(entry: &KeyEntry) -> Result<Principal, GatewayError> {
                 .and_then(|e| chrono::DateTime::from_timestamp(e, 0))
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default();
+            if entry.previous_secret && entry.status == "active" {
+                return Err(GatewayError::unauthenticated(
+                    "API_KEY_ROTATED",
+                    format!(
+                        "this secret was replaced when the key was regenerated; its grace period ended at {at}. Use the new secret"
+                    ),
+                )
+                .with_detail("grace_ended_at", at)
+                .with_detail("api_key_id", entry.api_key_id.clone()));
+            }
             return Err(GatewayError::unauthenticated(
                 "API_KEY_EXPIRED",
                 format!(
@@ -281,7 +324,31 @@ mod tests {
             owner_user_id: "u".into(),
             scopes: vec!["contacts:read".into()],
             expires_at,
+            ..KeyEntry::default()
         }
+    }
+
+    #[test]
+    fn allowlists_match_addresses_and_ranges_of_both_families() {
+        let mut e = active(None);
+        assert!(
+            e.allows_ip("198.51.100.1".parse().unwrap()),
+            "empty = anywhere"
+        );
+        e.allowed_ips = vec!["203.0.113.7/32".into(), "2001:db8::/32".into()];
+        assert!(e.allows_ip("203.0.113.7".parse().unwrap()));
+        assert!(!e.allows_ip("203.0.113.8".parse().unwrap()));
+        assert!(e.allows_ip("2001:db8:1::9".parse().unwrap()));
+        assert!(!e.allows_ip("2001:db9::1".parse().unwrap()));
+        e.allowed_ips = vec!["not-a-net".into()];
+        assert!(!e.allows_ip("203.0.113.7".parse().unwrap()), "fails closed");
+    }
+
+    #[test]
+    fn a_previous_secret_past_its_grace_says_it_was_rotated() {
+        let mut e = active(Some(chrono::Utc::now().timestamp() - 1));
+        e.previous_secret = true;
+        assert_eq!(principal_of(&e).unwrap_err().code, "API_KEY_ROTATED");
     }
 
     #[test]

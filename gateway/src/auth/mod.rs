@@ -7,7 +7,8 @@ use crate::{error::GatewayError, transcode::table::Access};
 use crm_platform::{Principal, PrincipalKind, api_key::looks_like_key};
 use http::HeaderMap;
 use jwt::JwtVerifier;
-use key_cache::KeyResolver;
+use key_cache::{KeyEntry, KeyResolver};
+use std::{net::IpAddr, sync::Arc};
 
 /// A credential as presented.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,6 +47,16 @@ pub fn credential<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Credent
     Credential::None
 }
 
+/// Who is calling: the principal forwarded to services, and for API keys the cached facts
+/// about the key (limits, allowlist).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The principal.
+    pub principal: Principal,
+    /// The key, when the caller used one.
+    pub key: Option<Arc<KeyEntry>>,
+}
+
 /// Decides who a request is for and whether it may call the method.
 #[derive(Clone)]
 pub struct Gatekeeper {
@@ -56,15 +67,22 @@ pub struct Gatekeeper {
 }
 
 impl Gatekeeper {
-    /// Authenticates and authorizes one call of a method with `access`.
-    pub async fn admit(
+    /// Authenticates one call of a method with `access` coming from `ip`: who the caller is,
+    /// and whether its credential may be used from there (the key's IP allowlist).
+    pub async fn authenticate(
         &self,
         access: &Access,
         headers: &HeaderMap,
         query: Option<&str>,
-    ) -> Result<Principal, GatewayError> {
-        let required = match access {
-            Access::Public => return Ok(Principal::anonymous()),
+        ip: IpAddr,
+    ) -> Result<Caller, GatewayError> {
+        match access {
+            Access::Public => {
+                return Ok(Caller {
+                    principal: Principal::anonymous(),
+                    key: None,
+                });
+            }
             Access::Internal => {
                 return Err(GatewayError::new(
                     tonic::Code::NotFound,
@@ -72,41 +90,65 @@ impl Gatekeeper {
                     "no such endpoint",
                 ));
             }
-            Access::JwtOnly => None,
-            Access::Scoped(scopes) => Some(scopes),
-        };
-        let workspace_header = headers.get("x-workspace-id").and_then(|v| v.to_str().ok());
-        let principal = match credential(headers, query) {
-            Credential::ApiKey(key) => self.keys.resolve(key).await?,
-            Credential::Jwt(token) => self.jwt.resolve(token, workspace_header).await?,
-            Credential::None => {
-                return Err(GatewayError::unauthenticated(
-                    "AUTH_REQUIRED",
-                    "authentication required: send Authorization: Bearer <token or API key>, or X-API-Key",
-                ));
-            }
-        };
-        if principal.kind == PrincipalKind::ApiKey {
-            match required {
-                None => {
-                    return Err(GatewayError::forbidden(
-                        "JWT_REQUIRED",
-                        "API keys cannot call this endpoint; use a user token (JWT)",
-                    ));
-                }
-                Some(scopes) => {
-                    if let Some(missing) = scopes.iter().find(|s| !principal.allows(s)) {
-                        return Err(GatewayError::forbidden(
-                            "INSUFFICIENT_SCOPE",
-                            format!("API key lacks the '{missing}' scope; add it to the key's permissions"),
-                        )
-                        .with_detail("required_scope", missing.clone())
-                        .with_detail("granted_scopes", principal.scopes.join(" ")));
-                    }
-                }
-            }
+            Access::JwtOnly | Access::Scoped(_) => {}
         }
-        Ok(principal)
+        let workspace_header = headers.get("x-workspace-id").and_then(|v| v.to_str().ok());
+        match credential(headers, query) {
+            Credential::ApiKey(key) => {
+                let (principal, key) = self.keys.resolve(key).await?;
+                if !key.allows_ip(ip) {
+                    return Err(GatewayError::forbidden(
+                        "IP_NOT_ALLOWED",
+                        format!(
+                            "this API key may not be used from {ip}; add the address to the key's allowed_ips (PUT /api/api-keys/{})",
+                            key.api_key_id
+                        ),
+                    )
+                    .with_detail("client_ip", ip.to_string())
+                    .with_detail("api_key_id", key.api_key_id.clone()));
+                }
+                Ok(Caller {
+                    principal,
+                    key: Some(key),
+                })
+            }
+            Credential::Jwt(token) => Ok(Caller {
+                principal: self.jwt.resolve(token, workspace_header).await?,
+                key: None,
+            }),
+            Credential::None => Err(GatewayError::unauthenticated(
+                "AUTH_REQUIRED",
+                "authentication required: send Authorization: Bearer <token or API key>, or X-API-Key",
+            )),
+        }
+    }
+
+    /// Whether an authenticated caller may call a method with `access`: keys need every
+    /// scope the method lists, and cannot call JWT-only methods.
+    pub fn authorize(&self, access: &Access, caller: &Caller) -> Result<(), GatewayError> {
+        let principal = &caller.principal;
+        if principal.kind != PrincipalKind::ApiKey {
+            return Ok(());
+        }
+        match access {
+            Access::Scoped(scopes) => {
+                if let Some(missing) = scopes.iter().find(|s| !principal.allows(s)) {
+                    return Err(GatewayError::forbidden(
+                        "INSUFFICIENT_SCOPE",
+                        format!(
+                            "API key lacks the '{missing}' scope; add it to the key's permissions"
+                        ),
+                    )
+                    .with_detail("required_scope", missing.clone())
+                    .with_detail("granted_scopes", principal.scopes.join(" ")));
+                }
+                Ok(())
+            }
+            _ => Err(GatewayError::forbidden(
+                "JWT_REQUIRED",
+                "API keys cannot call this endpoint; use a user token (JWT)",
+            )),
+        }
     }
 }
 

@@ -1,23 +1,65 @@
 //! The REST face: one handler for every binding in the route table.
 
 use super::{codec::DynamicCodec, request, response, table::RestBinding};
-use crate::{error::GatewayError, state::GatewayState};
+use crate::{
+    admission::{self, Refused},
+    auth::key_cache::KeyEntry,
+    error::GatewayError,
+    ratelimit::decision::Decision,
+    state::GatewayState,
+    usage::request_log::Seen,
+};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header::CONTENT_TYPE, request::Parts, uri::PathAndQuery};
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
-/// Handles one REST call: admit, build the request message, call the backend, answer.
+/// Handles one REST call: admit, build the request message, call the backend, answer. Every
+/// answer, success or error, carries the caller's rate-limit state.
 pub async fn handle(
     state: Arc<GatewayState>,
     binding: &RestBinding,
     path_params: Vec<(String, String)>,
     parts: Parts,
     body: axum::body::Body,
+    ip: IpAddr,
 ) -> Response {
-    match call(&state, binding, path_params, parts, body).await {
+    let mut seen = state
+        .request_log
+        .enabled()
+        .then(|| Seen::new(&parts.headers, ip));
+    let mut out = Outcome::default();
+    let mut response = match call(&state, binding, path_params, parts, body, ip, &mut out).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
+    };
+    if let Some(d) = &out.limit {
+        d.apply(response.headers_mut());
     }
+    if let (Some(mut seen), Some(key)) = (seen.take(), &out.key) {
+        if let Some(n) = out.request_bytes {
+            seen.request_bytes = n;
+        }
+        let size = http_body::Body::size_hint(response.body())
+            .exact()
+            .unwrap_or(0);
+        state.request_log.finish(
+            key,
+            seen,
+            binding.method.as_str(),
+            &binding.path,
+            response.status().as_u16(),
+            size,
+        );
+    }
+    response
+}
+
+/// What the handler learns while calling, for headers and the request log.
+#[derive(Default)]
+struct Outcome {
+    limit: Option<Decision>,
+    key: Option<Arc<KeyEntry>>,
+    request_bytes: Option<u64>,
 }
 
 async fn call(
@@ -26,13 +68,22 @@ async fn call(
     path_params: Vec<(String, String)>,
     parts: Parts,
     body: axum::body::Body,
+    ip: IpAddr,
+    out: &mut Outcome,
 ) -> Result<Response, GatewayError> {
     let rpc = &binding.rpc;
     let query = parts.uri.query();
-    let principal = state
-        .gatekeeper
-        .admit(&rpc.access, &parts.headers, query)
-        .await?;
+    let admitted = match admission::admit(state, rpc, &parts.headers, query, ip).await {
+        Ok(a) => a,
+        Err(Refused { error, limit, key }) => {
+            out.limit = limit;
+            out.key = key;
+            return Err(error);
+        }
+    };
+    out.limit = admitted.limit;
+    out.key = admitted.caller.key;
+    let principal = admitted.caller.principal;
     let body = axum::body::to_bytes(body, state.max_body_bytes)
         .await
         .map_err(|_| {
@@ -43,6 +94,7 @@ async fn call(
             )
             .with_detail("field", "body")
         })?;
+    out.request_bytes = Some(body.len() as u64);
     let message = request::build(&rpc.input, &binding.body, &path_params, query, &body)?;
 
     let mut grpc_request = tonic::Request::new(message);

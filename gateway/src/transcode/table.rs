@@ -36,6 +36,8 @@ pub struct MethodInfo {
     pub description: String,
     /// Whether responses need unset presence fields spelled out as `null`.
     pub output_needs_nulls: bool,
+    /// The route's own requests per minute per caller (`rate_limit_per_minute`), 0 = none.
+    pub rate_limit_per_minute: u32,
 }
 
 /// One REST binding of an RPC.
@@ -82,11 +84,12 @@ impl RouteTable {
             };
             for method in service.methods() {
                 let options = method.options();
-                let access = if options.has_extension(&auth_ext) {
-                    access_of(&options.get_extension(&auth_ext))
+                let (access, rate_limit_per_minute) = if options.has_extension(&auth_ext) {
+                    let rule = options.get_extension(&auth_ext);
+                    (access_of(&rule), route_limit_of(&rule))
                 } else {
                     // An RPC without an auth rule is never exposed: fail closed.
-                    Access::Internal
+                    (Access::Internal, 0)
                 };
                 let info = Arc::new(MethodInfo {
                     grpc_path: format!("/{}/{}", service.full_name(), method.name()),
@@ -97,6 +100,7 @@ impl RouteTable {
                     access: access.clone(),
                     description: comments(&method),
                     output_needs_nulls: super::response::needs_nulls(&method.output()),
+                    rate_limit_per_minute,
                 });
                 methods.insert(info.grpc_path.clone(), info.clone());
                 if access == Access::Internal || !options.has_extension(&http_ext) {
@@ -142,6 +146,15 @@ fn access_of(value: &Value) -> Access {
         3 => Access::Scoped(scopes),
         _ => Access::Internal,
     }
+}
+
+fn route_limit_of(value: &Value) -> u32 {
+    let Value::Message(rule) = value else {
+        return 0;
+    };
+    rule.get_field_by_name("rate_limit_per_minute")
+        .and_then(|v| v.as_u32())
+        .unwrap_or(0)
 }
 
 fn collect_bindings(
@@ -222,6 +235,16 @@ mod tests {
             .get("/crm.auth.v1.ApiKeyService/CreateApiKey")
             .unwrap();
         assert_eq!(create.access, Access::JwtOnly);
+        assert_eq!(create.rate_limit_per_minute, 0);
+        assert_eq!(
+            table
+                .methods
+                .get("/crm.auth.v1.AuthService/ListAgents")
+                .unwrap()
+                .rate_limit_per_minute,
+            100,
+            "seed 004: agents API 100/min"
+        );
         assert_eq!(create.backend, "auth");
         let paths: Vec<_> = table
             .bindings

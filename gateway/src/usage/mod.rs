@@ -1,5 +1,8 @@
 //! Key usage: counted in memory on the request path, reported to svc-auth in batches, so
-//! `last_used_at` and request counts stay current without a write per request.
+//! `last_used_at` and request counts stay current without a write per request. The full
+//! request log travels the same way, in `request_log`.
+
+pub mod request_log;
 
 use crm_platform::{Principal, PrincipalKind, principal::PrincipalVerifier};
 use crm_proto::auth::{

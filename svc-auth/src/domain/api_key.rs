@@ -2,7 +2,7 @@
 //! Every change that affects authentication is announced on the bus so gateways drop the
 //! key from their caches at once.
 
-use super::{AuthState, role::Role, scopes::Scopes};
+use super::{AuthState, key_policy, role::Role, scopes::Scopes};
 use crate::store::{api_key as store, workspace as members};
 use chrono::{DateTime, Utc};
 use crm_platform::{
@@ -74,7 +74,21 @@ pub struct NewKey {
     pub expires_at: Option<DateTime<Utc>>,
     /// Requested prefix (`crm_live_` when empty).
     pub prefix: String,
+    /// Requests per minute for this key (seed 003 `rateLimitOverride`).
+    pub per_minute: Option<u32>,
+    /// Requests per hour for this key (seed 002 `rate_limit`).
+    pub per_hour: Option<u32>,
+    /// Tier name; empty for the defaults.
+    pub tier: String,
+    /// Addresses and CIDR ranges the key may be used from; empty for anywhere.
+    pub allowed_ips: Vec<String>,
+    /// The API client owning the key; empty for the user's own key.
+    pub client_id: String,
 }
+
+/// Longest grace period a regenerated key's old secret may keep working: a week covers a
+/// deploy cycle without leaving a leaked secret alive for long.
+pub const MAX_GRACE_SECS: u32 = 7 * 24 * 3600;
 
 /// Changes of [`update`]; `None` leaves a field as it is.
 #[derive(Default)]
@@ -87,16 +101,27 @@ pub struct KeyChanges {
     pub is_active: Option<bool>,
     /// New expiry; `Some(None)` removes it.
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// New per-minute override; `Some(0)` removes it.
+    pub per_minute: Option<u32>,
+    /// New per-hour override; `Some(0)` removes it.
+    pub per_hour: Option<u32>,
+    /// New tier; `Some("")` removes it.
+    pub tier: Option<String>,
+    /// New allowlist; `Some(vec![])` removes it.
+    pub allowed_ips: Option<Vec<String>>,
 }
 
 /// The caller as a workspace member: only users manage keys, never keys themselves.
-struct Manager<'a> {
-    workspace_id: &'a str,
-    user_id: &'a str,
-    role: Role,
+pub(super) struct Manager<'a> {
+    pub(super) workspace_id: &'a str,
+    pub(super) user_id: &'a str,
+    pub(super) role: Role,
 }
 
-async fn manager<'a>(state: &AuthState, principal: &'a Principal) -> Result<Manager<'a>, Status> {
+pub(super) async fn manager<'a>(
+    state: &AuthState,
+    principal: &'a Principal,
+) -> Result<Manager<'a>, Status> {
     if principal.kind != PrincipalKind::User {
         return Err(ApiError::forbidden(
             "API keys cannot manage API keys; call with a user token (JWT)",
@@ -164,6 +189,23 @@ pub async fn create(
     validate_expiry(input.expires_at, now)?;
     let prefix = format::parse_prefix(&input.prefix)
         .ok_or_else(|| ApiError::invalid_field("prefix", "must be crm_live_ or crm_test_"))?;
+    let per_minute = input
+        .per_minute
+        .map(|v| key_policy::per_minute(v, "rate_limit_override"))
+        .transpose()?;
+    let per_hour = input
+        .per_hour
+        .map(|v| key_policy::per_hour(v, "rate_limit"))
+        .transpose()?;
+    let tier = key_policy::tier(&input.tier)?;
+    let allowed_ips = key_policy::allowed_ips(&input.allowed_ips)?;
+    let client_id = if input.client_id.trim().is_empty() {
+        None
+    } else {
+        let client = super::api_client::for_new_key(state, &m, input.client_id.trim()).await?;
+        super::api_client::check_within(&client, &input.scopes)?;
+        Some(client.id)
+    };
     let MintedKey {
         full,
         hash,
@@ -190,6 +232,13 @@ pub async fn create(
             revoked_reason: Set(None),
             regenerated_at: Set(None),
             deleted_at: Set(None),
+            rate_limit_per_minute: Set(per_minute),
+            rate_limit_per_hour: Set(per_hour),
+            rate_limit_tier: Set(tier),
+            allowed_ips: Set(allowed_ips),
+            previous_key_hash: Set(None),
+            previous_key_expires_at: Set(None),
+            client_id: Set(client_id),
         },
     )
     .await?;
@@ -242,8 +291,32 @@ pub async fn update(
         .into());
     }
     let now = super::now();
-    let hash = key.key_hash.clone();
+    let hashes = hashes_of(&key);
+    if let (Some(scopes), Some(client_id)) = (&changes.scopes, &key.client_id)
+        && let Some(client) =
+            crate::store::api_client::get(&state.db, m.workspace_id, client_id).await?
+    {
+        super::api_client::check_within(&client, scopes)?;
+    }
     let mut active = key.into_active_model();
+    if let Some(v) = changes.per_minute {
+        active.rate_limit_per_minute = Set(match v {
+            0 => None,
+            v => Some(key_policy::per_minute(v, "rate_limit_override")?),
+        });
+    }
+    if let Some(v) = changes.per_hour {
+        active.rate_limit_per_hour = Set(match v {
+            0 => None,
+            v => Some(key_policy::per_hour(v, "rate_limit")?),
+        });
+    }
+    if let Some(tier) = changes.tier {
+        active.rate_limit_tier = Set(key_policy::tier(&tier)?);
+    }
+    if let Some(ips) = changes.allowed_ips {
+        active.allowed_ips = Set(key_policy::allowed_ips(&ips)?);
+    }
     if let Some(name) = changes.name {
         active.name = Set(validate_name(&name)?);
     }
@@ -266,16 +339,27 @@ pub async fn update(
     }
     active.updated_at = Set(now);
     let key = store::save(&state.db, active).await?;
-    announce(state, &hash).await;
+    announce_all(state, &hashes).await;
     Ok(key)
 }
 
-/// Replaces the secret; the old one stops working at once.
+/// Replaces the secret. The old one stops working at once, or after `grace_secs` when the
+/// caller rolls its deployments over to the new one (as payment APIs allow); a secret
+/// replaced before that stops at once.
 pub async fn regenerate(
     state: &AuthState,
     principal: &Principal,
     id: &str,
+    grace_secs: Option<u32>,
 ) -> Result<KeyWithSecret, Status> {
+    let grace_secs = grace_secs.unwrap_or(0);
+    if grace_secs > MAX_GRACE_SECS {
+        return Err(ApiError::invalid_field(
+            "grace_period_seconds",
+            format!("must be at most {MAX_GRACE_SECS} (7 days)"),
+        )
+        .into());
+    }
     let m = manager(state, principal).await?;
     let key = visible(state, &m, id).await?;
     if key.revoked_at.is_some() {
@@ -291,6 +375,7 @@ pub async fn regenerate(
     } else {
         format::LIVE_PREFIX
     };
+    let old_hashes = hashes_of(&key);
     let old_hash = key.key_hash.clone();
     let MintedKey {
         full,
@@ -299,13 +384,21 @@ pub async fn regenerate(
     } = format::mint(prefix);
     let now = super::now();
     let mut active = key.into_active_model();
+    if grace_secs > 0 {
+        active.previous_key_hash = Set(Some(old_hash));
+        active.previous_key_expires_at =
+            Set(Some(now + chrono::Duration::seconds(i64::from(grace_secs))));
+    } else {
+        active.previous_key_hash = Set(None);
+        active.previous_key_expires_at = Set(None);
+    }
     active.key_hash = Set(hash);
     active.key_prefix = Set(display_prefix);
     active.regenerated_at = Set(Some(now));
     active.updated_at = Set(now);
     let key = store::save(&state.db, active).await?;
-    announce(state, &old_hash).await;
-    tracing::info!(api_key_id = %key.id, "api key regenerated");
+    announce_all(state, &old_hashes).await;
+    tracing::info!(api_key_id = %key.id, grace_secs, "api key regenerated");
     Ok(KeyWithSecret { key, secret: full })
 }
 
@@ -321,7 +414,7 @@ pub async fn revoke(
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    let hash = key.key_hash.clone();
+    let hashes = hashes_of(&key);
     let now = super::now();
     let mut active = key.into_active_model();
     active.is_active = Set(false);
@@ -329,7 +422,7 @@ pub async fn revoke(
     active.revoked_reason = Set((!reason.trim().is_empty()).then(|| reason.trim().to_owned()));
     active.updated_at = Set(now);
     let key = store::save(&state.db, active).await?;
-    announce(state, &hash).await;
+    announce_all(state, &hashes).await;
     tracing::info!(api_key_id = %key.id, "api key revoked");
     Ok(key)
 }
@@ -338,24 +431,62 @@ pub async fn revoke(
 pub async fn delete(state: &AuthState, principal: &Principal, id: &str) -> Result<ApiKey, Status> {
     let m = manager(state, principal).await?;
     let key = visible(state, &m, id).await?;
-    let hash = key.key_hash.clone();
+    let hashes = hashes_of(&key);
     let now = super::now();
     let mut active = key.into_active_model();
     active.is_active = Set(false);
     active.deleted_at = Set(Some(now));
     active.updated_at = Set(now);
     let key = store::save(&state.db, active).await?;
-    announce(state, &hash).await;
+    announce_all(state, &hashes).await;
     tracing::info!(api_key_id = %key.id, "api key deleted");
     Ok(key)
 }
 
-/// Looks a key up by hash for the gateway. `None` when no such key exists.
-pub async fn validate(state: &AuthState, key_hash: &str) -> Result<Option<ApiKey>, Status> {
+/// A key found by the hash of a presented secret.
+pub struct Validated {
+    /// The key.
+    pub key: ApiKey,
+    /// The secret is the one replaced by the last regeneration, still in its grace period
+    /// until `key.previous_key_expires_at`.
+    pub previous_secret: bool,
+}
+
+/// Looks a key up by hash for the gateway: its current secret, or its previous one while the
+/// grace period lasts. `None` when no such key exists (or the grace period is over).
+pub async fn validate(state: &AuthState, key_hash: &str) -> Result<Option<Validated>, Status> {
     if key_hash.len() != 64 || !key_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::invalid_field("key_hash", "must be a hex SHA-256").into());
     }
-    store::find_by_hash_global(&state.db, key_hash).await
+    if let Some(key) = store::find_by_hash_global(&state.db, key_hash).await? {
+        return Ok(Some(Validated {
+            key,
+            previous_secret: false,
+        }));
+    }
+    let Some(key) = store::find_by_previous_hash_global(&state.db, key_hash).await? else {
+        return Ok(None);
+    };
+    let in_grace = key
+        .previous_key_expires_at
+        .is_some_and(|e| e > super::now());
+    Ok(in_grace.then_some(Validated {
+        key,
+        previous_secret: true,
+    }))
+}
+
+/// Every hash that currently authenticates as this key.
+pub(super) fn hashes_of(key: &ApiKey) -> Vec<String> {
+    std::iter::once(key.key_hash.clone())
+        .chain(key.previous_key_hash.clone())
+        .collect()
+}
+
+pub(super) async fn announce_all(state: &AuthState, hashes: &[String]) {
+    for h in hashes {
+        announce(state, h).await;
+    }
 }
 
 /// Tells every gateway to drop the key with this hash from its caches.

@@ -1,9 +1,12 @@
 //! svc-auth's domain: what a login, a membership and an API key mean, independent of the
 //! wire and of the tables.
 
+pub mod api_client;
 pub mod api_key;
+pub mod key_policy;
 pub mod member;
 pub mod provision;
+pub mod request_log;
 pub mod role;
 pub mod scopes;
 pub mod session;

@@ -1,9 +1,10 @@
 //! `crm.auth.v1.ApiKeyService`: the seed-004 key management endpoints plus revoke and get.
 
-use super::convert::{api_key, from_ts, with_secret};
+use super::convert::{api_key, from_ts, log_query, request_log, usage, with_secret};
 use crate::domain::{
     AuthState,
     api_key::{self as keys, KeyChanges, NewKey},
+    request_log as logs,
     scopes::Scopes,
 };
 use crm_platform::Principal;
@@ -54,6 +55,11 @@ impl ApiKeyService for ApiKeyApi {
                 .map(|t| from_ts(t, "expires_at"))
                 .transpose()?,
             prefix: r.prefix,
+            per_minute: r.rate_limit_override,
+            per_hour: r.rate_limit,
+            tier: r.rate_limit_tier,
+            allowed_ips: r.allowed_ips,
+            client_id: r.client_id,
         };
         let created = keys::create(&self.state, &p, input).await?;
         Ok(Response::new(pb::CreateApiKeyResponse {
@@ -95,6 +101,14 @@ impl ApiKeyService for ApiKeyApi {
             scopes,
             is_active: r.is_active,
             expires_at,
+            per_minute: r.rate_limit_override,
+            per_hour: r.rate_limit,
+            tier: r.rate_limit_tier,
+            allowed_ips: if r.clear_allowed_ips {
+                Some(Vec::new())
+            } else {
+                (!r.allowed_ips.is_empty()).then_some(r.allowed_ips)
+            },
         };
         let key = keys::update(&self.state, &p, &r.id, changes).await?;
         Ok(Response::new(pb::UpdateApiKeyResponse {
@@ -107,7 +121,8 @@ impl ApiKeyService for ApiKeyApi {
         request: Request<pb::RegenerateApiKeyRequest>,
     ) -> Result<Response<pb::RegenerateApiKeyResponse>, Status> {
         let p = Principal::of(&request)?;
-        let key = keys::regenerate(&self.state, p, &request.get_ref().id).await?;
+        let r = request.get_ref();
+        let key = keys::regenerate(&self.state, p, &r.id, r.grace_period_seconds).await?;
         Ok(Response::new(pb::RegenerateApiKeyResponse {
             data: Some(with_secret(key)),
             warning: NEW_SHOWN_ONCE.into(),
@@ -137,5 +152,48 @@ impl ApiKeyService for ApiKeyApi {
         Ok(Response::new(pb::DeleteApiKeyResponse {
             message: format!("API key '{}' deleted successfully", key.name),
         }))
+    }
+
+    async fn list_api_key_logs(
+        &self,
+        request: Request<pb::ListApiKeyLogsRequest>,
+    ) -> Result<Response<pb::ListApiKeyLogsResponse>, Status> {
+        let p = Principal::of(&request)?.clone();
+        let r = request.into_inner();
+        let q = log_query(
+            r.status,
+            r.method,
+            r.endpoint,
+            r.date_from.as_ref(),
+            r.date_to.as_ref(),
+        )?;
+        let page = logs::logs(&self.state, &p, &r.id, &q, r.page, r.limit).await?;
+        let total_pages = page.total.div_ceil(u64::from(page.limit)) as u32;
+        Ok(Response::new(pb::ListApiKeyLogsResponse {
+            data: page.rows.into_iter().map(request_log).collect(),
+            pagination: Some(pb::Pagination {
+                page: page.page,
+                limit: page.limit,
+                total: page.total,
+                total_pages,
+            }),
+        }))
+    }
+
+    async fn get_api_key_usage(
+        &self,
+        request: Request<pb::GetApiKeyUsageRequest>,
+    ) -> Result<Response<pb::UsageStats>, Status> {
+        let p = Principal::of(&request)?.clone();
+        let r = request.into_inner();
+        let q = log_query(
+            String::new(),
+            String::new(),
+            String::new(),
+            r.date_from.as_ref(),
+            r.date_to.as_ref(),
+        )?;
+        let u = logs::key_usage(&self.state, &p, &r.id, &q, &r.group_by).await?;
+        Ok(Response::new(usage(u)))
     }
 }

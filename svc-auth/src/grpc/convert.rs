@@ -2,6 +2,8 @@
 
 use crate::domain::{
     api_key::{ApiKey, KeyState, KeyWithSecret},
+    key_policy::allowed_ips_of,
+    request_log,
     scopes::Scopes,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -46,6 +48,12 @@ pub fn api_key(k: ApiKey) -> pb::ApiKey {
         key_prefix: k.key_prefix,
         created_by: k.created_by,
         workspace_id: k.workspace_id,
+        rate_limit_override: k.rate_limit_per_minute.map(|v| v.max(0) as u32),
+        rate_limit: k.rate_limit_per_hour.map(|v| v.max(0) as u32),
+        rate_limit_tier: k.rate_limit_tier.unwrap_or_default(),
+        allowed_ips: allowed_ips_of(&k.allowed_ips),
+        previous_key_expires_at: grace_end(k.previous_key_expires_at),
+        client_id: k.client_id.unwrap_or_default(),
     }
 }
 
@@ -65,5 +73,79 @@ pub fn with_secret(k: KeyWithSecret) -> pb::ApiKeyWithSecret {
         created_at: Some(ts(key.created_at)),
         created_by: key.created_by,
         regenerated_at: ts_opt(key.regenerated_at),
+        rate_limit_override: key.rate_limit_per_minute.map(|v| v.max(0) as u32),
+        rate_limit: key.rate_limit_per_hour.map(|v| v.max(0) as u32),
+        rate_limit_tier: key.rate_limit_tier.unwrap_or_default(),
+        allowed_ips: allowed_ips_of(&key.allowed_ips),
+        previous_key_expires_at: grace_end(key.previous_key_expires_at),
+        client_id: key.client_id.unwrap_or_default(),
     }
+}
+
+/// The end of a grace period, only while it lasts.
+fn grace_end(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
+    t.filter(|t| *t > Utc::now()).map(ts)
+}
+
+pub fn request_log(l: request_log::RequestLog) -> pb::RequestLog {
+    pb::RequestLog {
+        id: l.id,
+        workspace_id: l.workspace_id,
+        api_key_id: l.api_key_id,
+        method: l.method,
+        endpoint: l.endpoint,
+        status_code: l.status_code.max(0) as u32,
+        response_time_ms: l.response_time_ms.max(0) as u32,
+        request_ip: l.request_ip,
+        user_agent: l.user_agent,
+        request_size: l.request_size.max(0) as u64,
+        response_size: l.response_size.max(0) as u64,
+        timestamp: Some(ts(l.timestamp)),
+        request_id: l.request_id,
+    }
+}
+
+pub fn usage(u: request_log::Usage) -> pb::UsageStats {
+    pb::UsageStats {
+        total_requests: u.total,
+        successful_requests: u.successful,
+        failed_requests: u.total.saturating_sub(u.successful),
+        average_response_time: u.average_ms,
+        requests_by_endpoint: u
+            .by_endpoint
+            .into_iter()
+            .map(|(endpoint, count, avg)| pb::EndpointUsage {
+                endpoint,
+                count,
+                avg_response_time: avg,
+            })
+            .collect(),
+        requests_by_time: u
+            .by_time
+            .into_iter()
+            .map(|(time, count)| pb::TimeUsage { time, count })
+            .collect(),
+        top_error_codes: u
+            .top_errors
+            .into_iter()
+            .map(|(status_code, count)| pb::ErrorCodeCount { status_code, count })
+            .collect(),
+    }
+}
+
+/// The filters of a log or usage request.
+pub fn log_query(
+    status: String,
+    method: String,
+    endpoint: String,
+    from: Option<&Timestamp>,
+    to: Option<&Timestamp>,
+) -> Result<request_log::Query, ApiError> {
+    Ok(request_log::Query {
+        status,
+        method,
+        endpoint,
+        from: from.map(|t| from_ts(t, "date_from")).transpose()?,
+        to: to.map(|t| from_ts(t, "date_to")).transpose()?,
+    })
 }

@@ -2,8 +2,9 @@
 
 use super::convert::{from_ts, ts_opt};
 use crate::domain::{
-    AuthState,
+    AuthState, api_client,
     api_key::{self as keys, KeyState},
+    key_policy, request_log,
 };
 use crate::store::{api_key as key_store, workspace as members};
 use chrono::Utc;
@@ -30,7 +31,11 @@ impl KeyValidationService for KeyValidationApi {
         request: Request<pb::ValidateKeyRequest>,
     ) -> Result<Response<pb::ValidateKeyResponse>, Status> {
         require_service(&request)?;
-        let Some(key) = keys::validate(&self.state, &request.get_ref().key_hash).await? else {
+        let Some(keys::Validated {
+            key,
+            previous_secret,
+        }) = keys::validate(&self.state, &request.get_ref().key_hash).await?
+        else {
             return Ok(Response::new(pb::ValidateKeyResponse {
                 status: KeyStatus::Unknown as i32,
                 ..Default::default()
@@ -42,16 +47,55 @@ impl KeyValidationService for KeyValidationApi {
                 ..Default::default()
             }));
         }
-        let status = match KeyState::of(&key, Utc::now()) {
+        let mut status = match KeyState::of(&key, Utc::now()) {
             KeyState::Active => KeyStatus::Active,
             KeyState::Inactive => KeyStatus::Inactive,
             KeyState::Revoked => KeyStatus::Revoked,
             KeyState::Expired => KeyStatus::Expired,
         };
+        let mut scopes: Vec<String> = key.scopes.split_whitespace().map(str::to_owned).collect();
+        let mut tier = key.rate_limit_tier.clone().unwrap_or_default();
+        // A client's key works only while the client is active, keeps only the scopes the
+        // client still holds, and inherits the client's tier unless it has its own.
+        if let Some(client_id) = &key.client_id {
+            match api_client::effective(&self.state, client_id).await? {
+                Some(c) => {
+                    if c.deleted {
+                        status = KeyStatus::Revoked;
+                    } else if !c.active && status == KeyStatus::Active {
+                        status = KeyStatus::Inactive;
+                    }
+                    scopes.retain(|s| {
+                        c.scopes
+                            .iter()
+                            .any(|g| crm_platform::principal::scope_allows(g, s))
+                    });
+                    if tier.is_empty() {
+                        tier = c.tier;
+                    }
+                }
+                None => status = KeyStatus::Revoked,
+            }
+        }
+        // A previous secret lives until its grace period ends (or the key's own expiry, if
+        // sooner); the gateway judges the time at each request.
+        let expires_at = if previous_secret {
+            match (key.expires_at, key.previous_key_expires_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        } else {
+            key.expires_at
+        };
         Ok(Response::new(pb::ValidateKeyResponse {
             status: status as i32,
-            scopes: key.scopes.split_whitespace().map(str::to_owned).collect(),
-            expires_at: ts_opt(key.expires_at),
+            scopes,
+            expires_at: ts_opt(expires_at),
+            rate_limit_per_minute: key.rate_limit_per_minute.unwrap_or(0).max(0) as u32,
+            rate_limit_per_hour: key.rate_limit_per_hour.unwrap_or(0).max(0) as u32,
+            rate_limit_tier: tier,
+            allowed_ips: key_policy::allowed_ips_of(&key.allowed_ips),
+            previous_secret,
             workspace_id: key.workspace_id,
             api_key_id: key.id,
             owner_user_id: key.user_id,
@@ -110,5 +154,40 @@ impl KeyValidationService for KeyValidationApi {
             .await?;
         }
         Ok(Response::new(pb::RecordKeyUsageResponse {}))
+    }
+
+    async fn record_request_logs(
+        &self,
+        request: Request<pb::RecordRequestLogsRequest>,
+    ) -> Result<Response<pb::RecordRequestLogsResponse>, Status> {
+        require_service(&request)?;
+        let batch = request
+            .into_inner()
+            .logs
+            .into_iter()
+            .map(|l| {
+                Ok(request_log::NewLog {
+                    timestamp: match &l.timestamp {
+                        Some(t) => from_ts(t, "timestamp")?,
+                        None => Utc::now(),
+                    },
+                    workspace_id: l.workspace_id,
+                    api_key_id: l.api_key_id,
+                    method: l.method,
+                    endpoint: l.endpoint,
+                    status_code: l.status_code,
+                    response_time_ms: l.response_time_ms,
+                    request_ip: l.request_ip,
+                    user_agent: l.user_agent,
+                    request_size: l.request_size,
+                    response_size: l.response_size,
+                    request_id: l.request_id,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let recorded = request_log::record(&self.state, batch).await?;
+        Ok(Response::new(pb::RecordRequestLogsResponse {
+            recorded: recorded as u32,
+        }))
     }
 }

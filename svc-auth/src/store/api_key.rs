@@ -5,7 +5,7 @@ use super::{db_error, entities::api_keys};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use tonic::Status;
@@ -67,6 +67,52 @@ pub async fn find_by_hash_global(
         .one(db)
         .await
         .map_err(db_error("find api key by hash"))
+}
+
+/// Keys of one API client that are not deleted, newest first.
+pub async fn list_by_client(
+    db: &DatabaseConnection,
+    workspace_id: &str,
+    client_id: &str,
+) -> Result<Vec<Model>, Status> {
+    api_keys::Entity::find()
+        .filter(api_keys::Column::WorkspaceId.eq(workspace_id))
+        .filter(api_keys::Column::ClientId.eq(client_id))
+        .filter(api_keys::Column::DeletedAt.is_null())
+        .order_by_desc(api_keys::Column::CreatedAt)
+        .all(db)
+        .await
+        .map_err(db_error("list client api keys"))
+}
+
+/// Ids of every key a client ever had (deleted ones too: their usage still counts).
+pub async fn ids_by_client(
+    db: &DatabaseConnection,
+    workspace_id: &str,
+    client_id: &str,
+) -> Result<Vec<String>, Status> {
+    api_keys::Entity::find()
+        .select_only()
+        .column(api_keys::Column::Id)
+        .filter(api_keys::Column::WorkspaceId.eq(workspace_id))
+        .filter(api_keys::Column::ClientId.eq(client_id))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error("list client api key ids"))
+}
+
+/// Looks a key up by the hash of the secret its last regeneration replaced (global, like
+/// [`find_by_hash_global`]).
+pub async fn find_by_previous_hash_global(
+    db: &DatabaseConnection,
+    key_hash: &str,
+) -> Result<Option<Model>, Status> {
+    api_keys::Entity::find()
+        .filter(api_keys::Column::PreviousKeyHash.eq(key_hash))
+        .one(db)
+        .await
+        .map_err(db_error("find api key by previous hash"))
 }
 
 /// Records use of keys reported by a gateway: bumps `last_used_at` and the request count.

@@ -88,6 +88,81 @@ pub mod api_keys {
         pub revoked_reason: Option<String>,
         pub regenerated_at: Option<DateTimeUtc>,
         pub deleted_at: Option<DateTimeUtc>,
+        pub rate_limit_per_minute: Option<i32>,
+        pub rate_limit_per_hour: Option<i32>,
+        pub rate_limit_tier: Option<String>,
+        /// Normalized addresses and CIDR ranges, space-separated.
+        pub allowed_ips: Option<String>,
+        /// Hash of the secret replaced by the last regeneration, while its grace lasts.
+        pub previous_key_hash: Option<String>,
+        pub previous_key_expires_at: Option<DateTimeUtc>,
+        /// The API client owning the key, if any.
+        pub client_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `api_request_logs`
+pub mod api_request_logs {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_request_logs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        pub api_key_id: String,
+        pub method: String,
+        pub endpoint: String,
+        pub status_code: i32,
+        pub response_time_ms: i32,
+        pub request_ip: String,
+        pub user_agent: String,
+        pub request_size: i64,
+        pub response_size: i64,
+        pub request_id: String,
+        pub timestamp: DateTimeUtc,
+        /// `2024-01-15T10:00:00Z`: the hour the request falls in.
+        pub hour_bucket: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `api_clients`
+pub mod api_clients {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        pub name: String,
+        pub description: String,
+        /// Newline-separated.
+        pub redirect_uris: String,
+        pub website: String,
+        pub logo_url: String,
+        pub contact_email: String,
+        /// `active`, `suspended`, `inactive`.
+        pub status: String,
+        pub rate_limit_tier: String,
+        pub webhook_url: String,
+        /// Normalized scopes, space-separated.
+        pub scopes: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub deleted_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,8 +1,10 @@
 //! svc-auth's tables and the queries on them. Every query takes the workspace id first,
 //! except the few global auth lookups, which say so in their names.
 
+pub mod api_client;
 pub mod api_key;
 pub mod entities;
+pub mod request_log;
 pub mod workspace;
 
 use crm_platform::error::internal;

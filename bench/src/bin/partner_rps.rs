@@ -1,0 +1,132 @@
+//! What rate limiting and the request log cost: API-key-authenticated REST
+//! `GET /api/auth/me` through two `crm` servers in one run, one with limits and request
+//! logging on (the defaults) and one with both switched off
+//! (`CRM_RATE_LIMITS__ENABLED=false`, `CRM_REQUEST_LOG__ENABLED=false`), phases interleaved
+//! off/on/off/on so drift on the shared cores hits both alike. Prints requests/s, the ratio
+//! kept, Redis round trips per request (from the gateway's `/metrics`) and server CPU time
+//! per request (/proc/PID/stat). With `REDIS_URL` set both servers use that Redis, so the
+//! limits are the shared GCRA script; without it they are governor, in-process.
+//!
+//! `cargo run --release -p crm-bench --bin partner_rps -- [concurrency] [seconds per phase] [on]`
+//! where `on` is `both` (default), `limits` or `log`: what the ON server switches on.
+
+use bytes::Bytes;
+use crm_bench::{Run, Server, measure, metric};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use serde_json::json;
+
+struct Side {
+    server: Server,
+    key: String,
+    runs: Vec<Run>,
+    requests: u64,
+    round_trips: u64,
+}
+
+fn start(port: u16, limits: bool, log: bool, redis: Option<&str>) -> anyhow::Result<Server> {
+    let flag = |on: bool| if on { "true" } else { "false" };
+    let prefix = format!("crmbench:{}:{port}:", std::process::id());
+    let mut env = vec![
+        ("CRM_RATE_LIMITS__ENABLED", flag(limits)),
+        ("CRM_REQUEST_LOG__ENABLED", flag(log)),
+        ("CRM_REDIS_PREFIX", prefix.as_str()),
+    ];
+    if let Some(url) = redis {
+        env.push(("REDIS_URL", url));
+    }
+    Server::start_with(port, &env)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(32);
+    let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let what = args.get(3).map_or("both", String::as_str);
+    let (limits, log) = match what {
+        "limits" => (true, false),
+        "log" => (false, true),
+        _ => (true, true),
+    };
+    let redis = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    let mut sides = Vec::new();
+    for (port, on) in [(18190, false), (18191, true)] {
+        let server = start(port, on && limits, on && log, redis.as_deref())?;
+        // A limit the load cannot reach, so every request is admitted and all windows are
+        // still checked.
+        let (_, key) = server
+            .key_with(json!({"name": "bench", "scopes": ["contacts:read"], "rate_limit_override": 10_000_000}))
+            .await?;
+        sides.push(Side {
+            server,
+            key,
+            runs: Vec::new(),
+            requests: 0,
+            round_trips: 0,
+        });
+    }
+    println!(
+        "concurrency {concurrency}, {seconds} s per phase, phases off/on/off/on, ON = {what}, redis: {}",
+        redis.as_deref().unwrap_or("none (governor in-process)")
+    );
+    for _ in 0..2 {
+        for (i, side) in sides.iter_mut().enumerate() {
+            let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(concurrency)
+                .build_http();
+            let uri: hyper::Uri = format!("{}/api/auth/me", side.server.base).parse()?;
+            let key = side.key.clone();
+            let call = move || {
+                let (http, uri, key) = (http.clone(), uri.clone(), key.clone());
+                async move {
+                    let request = hyper::Request::get(uri)
+                        .header("x-api-key", key)
+                        .body(Empty::new())
+                        .expect("request");
+                    match http.request(request).await {
+                        Ok(r) if r.status() == 200 => r.into_body().collect().await.is_ok(),
+                        _ => false,
+                    }
+                }
+            };
+            let trips_before =
+                metric(&side.server.base, "crm_gateway_redis_round_trips_total").await?;
+            let run = measure(side.server.pid(), concurrency, seconds, call).await;
+            let trips_after =
+                metric(&side.server.base, "crm_gateway_redis_round_trips_total").await?;
+            side.round_trips += trips_after - trips_before;
+            side.requests += (run.summary.count + run.warmup_requests) as u64;
+            println!(
+                "{:<40} {:>9.0} req/s   p50 {:>6} µs   p99 {:>6} µs   server CPU {:>6.1} µs/req",
+                if i == 0 { "OFF" } else { "ON" },
+                run.summary.rps,
+                run.summary.p50_us,
+                run.summary.p99_us,
+                run.cpu_per_request_us
+            );
+            side.runs.push(run);
+        }
+    }
+    let rps = |s: &Side| s.runs.iter().map(|r| r.summary.rps).sum::<f64>() / s.runs.len() as f64;
+    let cpu =
+        |s: &Side| s.runs.iter().map(|r| r.cpu_per_request_us).sum::<f64>() / s.runs.len() as f64;
+    let (off, on) = (&sides[0], &sides[1]);
+    println!(
+        "ON keeps {:.0}% of OFF requests/s ({:.0} vs {:.0}); server CPU {:.1} vs {:.1} µs/req",
+        100.0 * rps(on) / rps(off),
+        rps(on),
+        rps(off),
+        cpu(on),
+        cpu(off)
+    );
+    println!(
+        "Redis round trips per request: ON {:.2}, OFF {:.2}",
+        on.round_trips as f64 / on.requests.max(1) as f64,
+        off.round_trips as f64 / off.requests.max(1) as f64
+    );
+    let logged = metric(&on.server.base, "crm_gateway_request_logs_sent_total").await?;
+    let dropped = metric(&on.server.base, "crm_gateway_request_logs_dropped_total").await?;
+    println!("request log (ON): {logged} entries delivered, {dropped} dropped and counted");
+    Ok(())
+}

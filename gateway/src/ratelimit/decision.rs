@@ -1,0 +1,235 @@
+//! The outcome of one check and how callers see it: `X-RateLimit-*` (seed 003/004), the IETF
+//! `RateLimit` / `RateLimit-Policy` fields (draft-ietf-httpapi-ratelimit-headers), and on
+//! refusal `Retry-After` plus the error envelope naming the window.
+
+use super::policy::Plan;
+use crate::error::GatewayError;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use std::fmt::Write;
+
+/// State of one window after a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowState {
+    /// Window name.
+    pub name: &'static str,
+    /// Requests per period.
+    pub limit: u32,
+    /// Period length.
+    pub period_secs: u32,
+    /// Requests still accepted right now.
+    pub remaining: u32,
+    /// Seconds until the window is full again.
+    pub reset_secs: u64,
+    /// Seconds until one more request is accepted (0 unless this window refused).
+    pub retry_after_secs: u64,
+}
+
+/// Whether a call may proceed, and the state of every window.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Accepted.
+    pub allowed: bool,
+    /// One entry per window of the plan, in plan order.
+    pub windows: Vec<WindowState>,
+    /// What is limited ("API key", "user token", "client address").
+    pub holder: &'static str,
+    /// Unix seconds when the decision was made.
+    pub now: i64,
+}
+
+const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Milliseconds to whole seconds, rounding up so a client that waits that long succeeds.
+pub fn ceil_secs(ms: u64) -> u64 {
+    ms.div_ceil(1000)
+}
+
+impl Decision {
+    /// Builds a decision for `plan` from per-window (remaining, reset ms, retry ms).
+    pub fn new(plan: &Plan, allowed: bool, states: &[(u32, u64, u64)]) -> Self {
+        let windows = plan
+            .windows
+            .iter()
+            .zip(states)
+            .map(|(w, &(remaining, reset_ms, retry_ms))| WindowState {
+                name: w.name,
+                limit: w.limit,
+                period_secs: w.period_secs,
+                remaining: remaining.min(w.capacity),
+                reset_secs: ceil_secs(reset_ms),
+                retry_after_secs: if allowed { 0 } else { ceil_secs(retry_ms) },
+            })
+            .collect();
+        Self {
+            allowed,
+            windows,
+            holder: plan.holder,
+            now: chrono::Utc::now().timestamp(),
+        }
+    }
+
+    /// The window the headers describe: when refused, the one that makes the caller wait
+    /// longest; otherwise the one closest to exhaustion (the shorter period on a tie).
+    pub fn binding(&self) -> Option<&WindowState> {
+        if self.allowed {
+            self.windows
+                .iter()
+                .min_by_key(|w| (w.remaining, w.period_secs))
+        } else {
+            self.windows.iter().max_by_key(|w| w.retry_after_secs)
+        }
+    }
+
+    fn reset_at(&self, w: &WindowState) -> String {
+        chrono::DateTime::from_timestamp(self.now + w.reset_secs as i64, 0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    /// Adds the rate-limit headers to a response.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        let Some(w) = self.binding() else {
+            return;
+        };
+        let mut policy = String::new();
+        for (i, p) in self.windows.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(
+                policy,
+                "{sep}\"{}\";q={};w={}",
+                p.name, p.limit, p.period_secs
+            );
+        }
+        let current = format!("\"{}\";r={};t={}", w.name, w.remaining, w.reset_secs);
+        let values = [
+            (X_LIMIT, w.limit.to_string()),
+            (X_REMAINING, w.remaining.to_string()),
+            (X_RESET, self.reset_at(w)),
+            (RATELIMIT_POLICY, policy),
+            (RATELIMIT, current),
+        ];
+        for (name, value) in values {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+        if !self.allowed
+            && let Ok(v) = HeaderValue::from_str(&w.retry_after_secs.to_string())
+        {
+            headers.insert(http::header::RETRY_AFTER, v);
+        }
+    }
+
+    /// The 429 for a refused call: which window was hit and when to retry.
+    pub fn error(&self) -> GatewayError {
+        let Some(w) = self.binding() else {
+            return GatewayError::new(
+                tonic::Code::ResourceExhausted,
+                "RATE_LIMITED",
+                "rate limited",
+            );
+        };
+        let retry_at = chrono::DateTime::from_timestamp(self.now + w.retry_after_secs as i64, 0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let per = match w.name {
+            "hour" => "hour".to_owned(),
+            "day" => "day".to_owned(),
+            "route" => "minute on this endpoint".to_owned(),
+            _ => "minute".to_owned(),
+        };
+        GatewayError::new(
+            tonic::Code::ResourceExhausted,
+            "RATE_LIMIT_EXCEEDED",
+            format!(
+                "rate limit exceeded: {} requests per {per} for this {}; retry after {} s ({retry_at})",
+                w.limit, self.holder, w.retry_after_secs
+            ),
+        )
+        .with_detail("window", w.name)
+        .with_detail("limit", w.limit)
+        .with_detail("period_seconds", w.period_secs)
+        .with_detail("retry_after_seconds", w.retry_after_secs)
+        .with_detail("retry_at", retry_at)
+    }
+
+    /// The refusal as a gRPC status (gRPC and gRPC-web callers): ResourceExhausted with the
+    /// same reason, the window in ErrorInfo metadata and the delay in RetryInfo.
+    pub fn status(&self) -> tonic::Status {
+        use tonic_types::{ErrorDetails, StatusExt};
+        let e = self.error();
+        let mut d = ErrorDetails::new();
+        let metadata: std::collections::HashMap<String, String> = e
+            .details
+            .iter()
+            .map(|(k, v)| {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                (k.clone(), v)
+            })
+            .collect();
+        d.set_error_info(e.code.clone(), crm_platform::error::ERROR_DOMAIN, metadata);
+        if let Some(w) = self.binding() {
+            d.set_retry_info(Some(std::time::Duration::from_secs(w.retry_after_secs)));
+        }
+        tonic::Status::with_error_details(e.grpc, e.message, d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::policy::Window;
+
+    fn plan() -> Plan {
+        let w = |name, limit, period_secs, capacity| Window {
+            name,
+            limit,
+            period_secs,
+            capacity,
+            bucket: name.to_owned(),
+        };
+        Plan {
+            subject: "key:k".into(),
+            holder: "API key",
+            windows: vec![w("minute", 60, 60, 10), w("hour", 1000, 3600, 1000)],
+        }
+    }
+
+    #[test]
+    fn headers_describe_the_window_closest_to_exhaustion() {
+        let d = Decision::new(&plan(), true, &[(9, 1000, 0), (999, 3600, 0)]);
+        let mut h = HeaderMap::new();
+        d.apply(&mut h);
+        assert_eq!(h["x-ratelimit-limit"], "60");
+        assert_eq!(h["x-ratelimit-remaining"], "9");
+        assert_eq!(h["ratelimit"], "\"minute\";r=9;t=1");
+        assert_eq!(
+            h["ratelimit-policy"],
+            "\"minute\";q=60;w=60, \"hour\";q=1000;w=3600"
+        );
+        assert!(h["x-ratelimit-reset"].to_str().unwrap().ends_with('Z'));
+        assert!(!h.contains_key("retry-after"));
+    }
+
+    #[test]
+    fn a_refusal_names_the_window_and_when_to_retry() {
+        let d = Decision::new(&plan(), false, &[(5, 5000, 0), (0, 3_600_000, 3_599_001)]);
+        let mut h = HeaderMap::new();
+        d.apply(&mut h);
+        assert_eq!(h["retry-after"], "3600");
+        assert_eq!(h["x-ratelimit-limit"], "1000");
+        let e = d.error();
+        assert_eq!(e.http_status(), http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.details["window"], "hour");
+        assert_eq!(e.details["retry_after_seconds"], 3600);
+        assert!(
+            e.message
+                .contains("1000 requests per hour for this API key")
+        );
+        assert_eq!(d.status().code(), tonic::Code::ResourceExhausted);
+    }
+}

@@ -1,0 +1,277 @@
+//! The request log of API-key calls (key, method, route template, status, latency, address,
+//! user agent, sizes), kept off the request path: the handler only `try_send`s into a bounded
+//! channel; a background task, woken every 100 ms, sends batches to svc-auth
+//! (`RecordRequestLogs`) when a batch fills or every flush interval. When the channel is full, or svc-auth refuses a batch, the
+//! entries are dropped and counted (`/metrics`, `/readyz`), never silently lost.
+
+use crate::auth::key_cache::KeyEntry;
+use crm_platform::{Principal, principal::PrincipalVerifier};
+use crm_proto::auth::{
+    RecordRequestLogsRequest, RequestLog, key_validation_service_client::KeyValidationServiceClient,
+};
+use serde::{Deserialize, Serialize};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+/// How often queued entries are taken off the queue (and full batches sent).
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
+
+/// Request-log settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestLogConfig {
+    /// Off only for benchmarks (`CRM_REQUEST_LOG__ENABLED=false`).
+    pub enabled: bool,
+    /// Entries held in memory at most; beyond it new entries are dropped and counted.
+    pub buffer: usize,
+    /// Entries per `RecordRequestLogs` call.
+    pub batch: usize,
+}
+
+impl Default for RequestLogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            buffer: 20_000,
+            batch: 1_000,
+        }
+    }
+}
+
+/// What the gateway notes about a request before handling it.
+pub struct Seen {
+    started: std::time::Instant,
+    at: prost_types::Timestamp,
+    ip: std::net::IpAddr,
+    user_agent: String,
+    request_id: String,
+    /// Request body bytes (`Content-Length`, or the body read).
+    pub request_bytes: u64,
+}
+
+impl Seen {
+    /// Notes the arrival of a request from `ip`.
+    pub fn new(headers: &http::HeaderMap, ip: std::net::IpAddr) -> Self {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let now = chrono::Utc::now();
+        Self {
+            started: std::time::Instant::now(),
+            at: prost_types::Timestamp {
+                seconds: now.timestamp(),
+                nanos: now.timestamp_subsec_nanos() as i32,
+            },
+            ip,
+            user_agent: text("user-agent"),
+            request_id: text("x-request-id"),
+            request_bytes: headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// Hands log entries to the background sender.
+#[derive(Clone)]
+pub struct RequestLogger {
+    tx: Option<mpsc::Sender<RequestLog>>,
+    rx: Arc<Mutex<Option<mpsc::Receiver<RequestLog>>>>,
+    dropped: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
+    batch: usize,
+}
+
+impl RequestLogger {
+    /// A logger with a bounded buffer; a disabled one records nothing.
+    pub fn new(config: &RequestLogConfig) -> Self {
+        let (tx, rx) = if config.enabled {
+            let (tx, rx) = mpsc::channel(config.buffer.max(1));
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        Self {
+            tx,
+            rx: Arc::new(Mutex::new(rx)),
+            dropped: Arc::default(),
+            sent: Arc::default(),
+            batch: config.batch.max(1),
+        }
+    }
+
+    /// Whether entries are recorded at all.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Queues one entry without waiting; counts it as dropped when the buffer is full.
+    pub fn log(&self, entry: RequestLog) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        if tx.try_send(entry).is_err() {
+            let before = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if before.is_power_of_two() {
+                tracing::warn!(
+                    dropped = before + 1,
+                    "request log buffer full: entries dropped (counted in /metrics)"
+                );
+            }
+        }
+    }
+
+    /// Logs a finished request made with `key`.
+    pub fn finish(
+        &self,
+        key: &KeyEntry,
+        seen: Seen,
+        method: &str,
+        endpoint: &str,
+        status: u16,
+        response_bytes: u64,
+    ) {
+        self.log(RequestLog {
+            workspace_id: key.workspace_id.clone(),
+            api_key_id: key.api_key_id.clone(),
+            method: method.to_owned(),
+            endpoint: endpoint.to_owned(),
+            status_code: u32::from(status),
+            response_time_ms: seen.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
+            request_ip: seen.ip.to_string(),
+            user_agent: seen.user_agent,
+            request_size: seen.request_bytes,
+            response_size: response_bytes,
+            timestamp: Some(seen.at),
+            request_id: seen.request_id,
+            id: String::new(),
+        });
+    }
+
+    /// Entries dropped so far (buffer full or batch refused).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Entries delivered to svc-auth so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Sends batches until `shutdown`, then what is left.
+    pub fn spawn_flusher(
+        &self,
+        auth: Channel,
+        signer: PrincipalVerifier,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let Some(mut rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let this = self.clone();
+        let client = KeyValidationServiceClient::new(auth);
+        let task = async move {
+            let mut pending: Vec<RequestLog> = Vec::with_capacity(this.batch);
+            let mut last_send = tokio::time::Instant::now();
+            loop {
+                // Woken on a timer, not per entry: a wake-up per request would cost more
+                // than the logging itself.
+                let stop = tokio::select! {
+                    _ = shutdown.cancelled() => true,
+                    _ = tokio::time::sleep(DRAIN_EVERY.min(every)) => false,
+                };
+                while let Ok(e) = rx.try_recv() {
+                    pending.push(e);
+                    if pending.len() == this.batch {
+                        this.send(&client, &signer, std::mem::take(&mut pending))
+                            .await;
+                        last_send = tokio::time::Instant::now();
+                    }
+                }
+                if stop || last_send.elapsed() >= every {
+                    this.send(&client, &signer, std::mem::take(&mut pending))
+                        .await;
+                    last_send = tokio::time::Instant::now();
+                }
+                if stop {
+                    return;
+                }
+            }
+        };
+        tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::info_span!("request_log_flusher"),
+        ));
+    }
+
+    async fn send(
+        &self,
+        client: &KeyValidationServiceClient<Channel>,
+        signer: &PrincipalVerifier,
+        logs: Vec<RequestLog>,
+    ) {
+        if logs.is_empty() {
+            return;
+        }
+        let n = logs.len() as u64;
+        let mut request = tonic::Request::new(RecordRequestLogsRequest { logs });
+        request.set_timeout(Duration::from_secs(10));
+        let result = match signer.sign_into(&Principal::service("gateway"), request.metadata_mut())
+        {
+            Ok(()) => client
+                .clone()
+                .record_request_logs(request)
+                .await
+                .map_err(|s| format!("{:?}", s.code())),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(_) => {
+                self.sent.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.dropped.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!(entries = n, error = %e, "could not deliver request logs; dropped and counted");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_buffer_drops_and_counts() {
+        let logger = RequestLogger::new(&RequestLogConfig {
+            enabled: true,
+            buffer: 2,
+            batch: 10,
+        });
+        for _ in 0..5 {
+            logger.log(RequestLog::default());
+        }
+        assert_eq!(logger.dropped(), 3);
+        let off = RequestLogger::new(&RequestLogConfig {
+            enabled: false,
+            ..RequestLogConfig::default()
+        });
+        off.log(RequestLog::default());
+        assert_eq!(off.dropped(), 0);
+    }
+}

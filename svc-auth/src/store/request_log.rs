@@ -1,0 +1,223 @@
+//! The `api_request_logs` table: batched inserts from gateways, filtered pages, usage
+//! aggregates, and the retention prune. Aggregates are plain COUNT/SUM with GROUP BY (the
+//! average is computed from the sum, since AVG's type differs between SQLite and Postgres).
+
+use super::{db_error, entities::api_request_logs as logs};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, Func},
+};
+use tonic::Status;
+
+pub use logs::{ActiveModel, Model};
+
+/// Which status codes a query covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    /// All.
+    #[default]
+    Any,
+    /// Codes in `lo..=hi`.
+    Range(i32, i32),
+}
+
+/// What a log query covers (always within one workspace).
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Requests of these keys.
+    pub api_key_ids: Vec<String>,
+    /// Status codes.
+    pub status: StatusFilter,
+    /// HTTP method, upper case.
+    pub method: Option<String>,
+    /// Substring of the endpoint template.
+    pub endpoint: Option<String>,
+    /// From (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// Until (exclusive).
+    pub to: Option<DateTime<Utc>>,
+}
+
+fn count() -> Expr {
+    Func::count(Expr::col(logs::Column::Id)).into()
+}
+
+fn sum_ms() -> Expr {
+    Func::sum(Expr::col(logs::Column::ResponseTimeMs)).into()
+}
+
+fn condition(workspace_id: &str, f: &LogFilter) -> Condition {
+    let mut c = Condition::all()
+        .add(logs::Column::WorkspaceId.eq(workspace_id))
+        .add(logs::Column::ApiKeyId.is_in(f.api_key_ids.clone()));
+    if let StatusFilter::Range(lo, hi) = f.status {
+        c = c.add(logs::Column::StatusCode.between(lo, hi));
+    }
+    if let Some(m) = &f.method {
+        c = c.add(logs::Column::Method.eq(m.clone()));
+    }
+    if let Some(e) = &f.endpoint {
+        c = c.add(logs::Column::Endpoint.contains(e.clone()));
+    }
+    if let Some(from) = f.from {
+        c = c.add(logs::Column::Timestamp.gte(from));
+    }
+    if let Some(to) = f.to {
+        c = c.add(logs::Column::Timestamp.lt(to));
+    }
+    c
+}
+
+/// Rows per INSERT: a fixed size keeps the SQL text the same from batch to batch, so the
+/// prepared statement is reused instead of re-planned for every batch length.
+const ROWS_PER_INSERT: usize = 50;
+
+/// Inserts a batch reported by a gateway, in one transaction.
+pub async fn insert_batch(db: &DatabaseConnection, rows: Vec<ActiveModel>) -> Result<(), Status> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin().await.map_err(db_error("begin request logs"))?;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<ActiveModel> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        logs::Entity::insert_many(chunk)
+            .exec(&txn)
+            .await
+            .map_err(db_error("insert request logs"))?;
+    }
+    txn.commit()
+        .await
+        .map_err(db_error("commit request logs"))?;
+    Ok(())
+}
+
+/// One page of matching requests, newest first, and the total count.
+pub async fn page(
+    db: &DatabaseConnection,
+    workspace_id: &str,
+    filter: &LogFilter,
+    page: u64,
+    limit: u64,
+) -> Result<(Vec<Model>, u64), Status> {
+    let cond = condition(workspace_id, filter);
+    let total = logs::Entity::find()
+        .filter(cond.clone())
+        .count(db)
+        .await
+        .map_err(db_error("count request logs"))?;
+    let rows = logs::Entity::find()
+        .filter(cond)
+        .order_by_desc(logs::Column::Timestamp)
+        .order_by_desc(logs::Column::Id)
+        .offset((page - 1) * limit)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_error("list request logs"))?;
+    Ok((rows, total))
+}
+
+/// Totals: requests, successful (< 400) requests, summed response time.
+pub async fn totals(
+    db: &DatabaseConnection,
+    workspace_id: &str,
+    filter: &LogFilter,
+) -> Result<(i64, i64, i64), Status> {
+    let row: Option<(i64, Option<i64>, Option<i64>)> = logs::Entity::find()
+        .filter(condition(workspace_id, filter))
+        .select_only()
+        .column_as(count(), "total")
+        .column_as(
+            Expr::cust("SUM(CASE WHEN status_code < 400 THEN 1 ELSE 0 END)"),
+            "ok",
+        )
+        .column_as(sum_ms(), "ms")
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(db_error("request log totals"))?;
+    let (total, ok, ms) = row.unwrap_or_default();
+    Ok((total, ok.unwrap_or(0), ms.unwrap_or(0)))
+}
+
+/// Per endpoint: (endpoint, requests, summed response time).
+pub async fn by_endpoint(
+    db: &DatabaseConnection,
+    workspace_id: &str,
+    filter: &LogFilter,
+) -> Result<Vec<(String, i64, i64)>, Status> {
+    let rows: Vec<(String, i64, Option<i64>)> = logs::Entity::find()
+        .filter(condition(workspace_id, filter))
+        .select_only()
+        .column(logs::Column::Endpoint)
+        .column_as(count(), "n")
+        .column_as(sum_ms(), "ms")
+        .group_by(logs::Column::Endpoint)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error("request logs by endpoint"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(e, n, ms)| (e, n, ms.unwrap_or(0)))
+        .collect())
+}
+
+/// Per hour (`2024-01-15T10:00:00Z`) or per day (`2024-01-15`): (bucket, requests).
+pub async fn by_time(
+    db: &DatabaseConnection,
+    workspace_id: &str,
+    filter: &LogFilter,
+    by_day: bool,
+) -> Result<Vec<(String, i64)>, Status> {
+    let bucket = if by_day {
+        "SUBSTR(hour_bucket, 1, 10)"
+    } else {
+        "hour_bucket"
+    };
+    logs::Entity::find()
+        .filter(condition(workspace_id, filter))
+        .select_only()
+        .column_as(Expr::cust(bucket), "t")
+        .column_as(count(), "n")
+        .group_by(Expr::cust(bucket))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error("request logs by time"))
+}
+
+/// Per error status (>= 400): (status, requests).
+pub async fn by_error_status(
+    db: &DatabaseConnection,
+    workspace_id: &str,
+    filter: &LogFilter,
+) -> Result<Vec<(i32, i64)>, Status> {
+    logs::Entity::find()
+        .filter(condition(workspace_id, filter))
+        .filter(logs::Column::StatusCode.gte(400))
+        .select_only()
+        .column(logs::Column::StatusCode)
+        .column_as(count(), "n")
+        .group_by(logs::Column::StatusCode)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error("request logs by status"))
+}
+
+/// Deletes rows older than `cutoff` in every workspace (global: the retention job).
+pub async fn prune_before_global(
+    db: &DatabaseConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, Status> {
+    logs::Entity::delete_many()
+        .filter(logs::Column::Timestamp.lt(cutoff))
+        .exec(db)
+        .await
+        .map(|r| r.rows_affected)
+        .map_err(db_error("prune request logs"))
+}

@@ -232,8 +232,22 @@ impl Relay {
 
     /// Sends one batch of due events; returns how many the sink accepted.
     async fn deliver_batch(&self) -> Result<usize, String> {
-        let backend = self.db.get_database_backend();
-        let txn = self.db.begin().await.map_err(|e| e.to_string())?;
+        if self.db.get_database_backend() == DatabaseBackend::Postgres {
+            // Several replicas of a service share one outbox: rows are claimed with
+            // `FOR UPDATE SKIP LOCKED` for the length of the transaction.
+            let txn = self.db.begin().await.map_err(|e| e.to_string())?;
+            let outcome = self.deliver_on(&txn).await;
+            txn.commit().await.map_err(|e| e.to_string())?;
+            outcome
+        } else {
+            // SQLite has one writer and no row locks; a transaction that reads and then
+            // writes would only risk a lock-upgrade deadlock with the service's own writes.
+            self.deliver_on(&self.db).await
+        }
+    }
+
+    async fn deliver_on<C: ConnectionTrait>(&self, conn: &C) -> Result<usize, String> {
+        let backend = conn.get_database_backend();
         let mut select = Query::select();
         select
             .columns([
@@ -253,11 +267,10 @@ impl Relay {
             .order_by(Alias::new("id"), Order::Asc)
             .limit(BATCH);
         if backend == DatabaseBackend::Postgres {
-            // Several replicas of a service share one outbox without sending a row twice.
             select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
         let rows = Row::find_by_statement(backend.build(&select))
-            .all(&txn)
+            .all(conn)
             .await
             .map_err(|e| e.to_string())?;
         if rows.is_empty() {
@@ -310,8 +323,7 @@ impl Relay {
                 Err(format!("{:?}: {}", status.code(), status.message()))
             }
         };
-        txn.execute(&update).await.map_err(|e| e.to_string())?;
-        txn.commit().await.map_err(|e| e.to_string())?;
+        conn.execute(&update).await.map_err(|e| e.to_string())?;
         outcome
     }
 }

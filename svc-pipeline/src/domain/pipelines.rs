@@ -163,23 +163,16 @@ pub async fn create(
     let at = now();
     let id = new_id();
     let txn = state.db.begin().await.map_err(db_error("begin"))?;
-    let make_default = input.is_default
-        || !store::has_default(&txn, workspace_id)
-            .await
-            .map_err(db_error("reading default pipeline"))?;
-    if make_default {
-        store::clear_default(&txn, workspace_id)
-            .await
-            .map_err(db_error("clearing default pipeline"))?;
-    }
-    let pipeline = store::save(
+    // The insert comes first: on SQLite a transaction must write before it reads, or two
+    // writers can deadlock upgrading their locks.
+    let mut pipeline = store::save(
         &txn,
         p::ActiveModel {
             id: Set(id.clone()),
             workspace_id: Set(workspace_id.to_owned()),
             name: Set(name),
             description: Set(description),
-            is_default: Set(make_default),
+            is_default: Set(false),
             is_active: Set(true),
             created_by: Set(actor.to_owned()),
             created_at: Set(at),
@@ -189,6 +182,29 @@ pub async fn create(
     )
     .await
     .map_err(db_error("inserting pipeline"))?;
+    let make_default = input.is_default
+        || !store::has_default(&txn, workspace_id)
+            .await
+            .map_err(db_error("reading default pipeline"))?;
+    if make_default {
+        store::clear_default(&txn, workspace_id)
+            .await
+            .map_err(db_error("clearing default pipeline"))?;
+        let mut model: p::ActiveModel = pipeline.into();
+        model.is_default = Set(true);
+        pipeline = store::save(&txn, model).await.map_err(|e| {
+            if crate::store::is_unique_violation(&e) {
+                ApiError::new(
+                    tonic::Code::Aborted,
+                    "CONCURRENT_CHANGE",
+                    "another pipeline became the default at the same moment; retry the request",
+                )
+                .into()
+            } else {
+                db_error("setting default pipeline")(e)
+            }
+        })?;
+    }
     let mut stages = Vec::with_capacity(stage_rows.len());
     for (i, fields) in stage_rows.into_iter().enumerate() {
         let stage = stage_store::save(

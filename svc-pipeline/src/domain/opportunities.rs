@@ -3,7 +3,7 @@
 
 use super::{PipelineState, events::emit, input, new_id, now, paging::Window};
 use crate::store::{
-    db_error,
+    companies as company_store, contacts as contact_store, db_error,
     entities::{
         companies as co, contacts as ct, opportunities as o, opportunity_activities as a,
         opportunity_history as h, pipelines as p, stages as s,
@@ -117,18 +117,12 @@ async fn decorate<C: ConnectionTrait>(
         .into_iter()
         .map(|s| (s.id.clone(), s))
         .collect();
-    let contacts: HashMap<String, ct::Model> = store::contacts(conn, workspace_id, &contact_ids)
+    let contacts = contact_store::find_many(conn, workspace_id, &contact_ids)
         .await
-        .map_err(db_error("reading contacts"))?
-        .into_iter()
-        .map(|c| (c.id.clone(), c))
-        .collect();
-    let companies: HashMap<String, co::Model> = store::companies(conn, workspace_id, &company_ids)
+        .map_err(db_error("reading contacts"))?;
+    let companies = company_store::find_many(conn, workspace_id, &company_ids)
         .await
-        .map_err(db_error("reading companies"))?
-        .into_iter()
-        .map(|c| (c.id.clone(), c))
-        .collect();
+        .map_err(db_error("reading companies"))?;
     let mut tags = record_tags::load(conn, workspace_id, record_tags::OPPORTUNITY, &ids)
         .await
         .map_err(db_error("reading tags"))?;
@@ -238,7 +232,7 @@ async fn check_refs<C: ConnectionTrait>(
 ) -> Result<(), Status> {
     if let Some(id) = contact_id {
         let id = input::id("contact_id", id)?;
-        if store::contacts(conn, workspace_id, &[id])
+        if contact_store::find_many(conn, workspace_id, &[id])
             .await
             .map_err(db_error("reading contact"))?
             .is_empty()
@@ -250,7 +244,7 @@ async fn check_refs<C: ConnectionTrait>(
     }
     if let Some(id) = company_id {
         let id = input::id("company_id", id)?;
-        if store::companies(conn, workspace_id, &[id])
+        if company_store::find_many(conn, workspace_id, &[id])
             .await
             .map_err(db_error("reading company"))?
             .is_empty()

@@ -122,15 +122,7 @@ pub fn opportunity(v: OpportunityView) -> pb::Opportunity {
             phone_number: c.phone_number,
             company: v.company.as_ref().map(|co| co.name.clone()),
         }),
-        company: v.company.map(|c| pb::Company {
-            id: c.id,
-            name: c.name,
-            industry: c.industry,
-            website: c.website,
-            workspace_id: c.workspace_id,
-            created_at: Some(ts(c.created_at)),
-            updated_at: Some(ts(c.updated_at)),
-        }),
+        company: v.company.map(super::companies::company),
         activities: v
             .activities
             .into_iter()

@@ -1,9 +1,10 @@
 //! Queries on `contacts`. Deleted contacts (`deleted_at` set) are invisible to all of them.
 
+use super::contains_ignoring_case;
 use super::entities::{contacts as ct, record_tags as rt};
 use super::record_tags::CONTACT;
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Select, Set,
@@ -46,16 +47,6 @@ fn live(workspace_id: &str) -> Select<ct::Entity> {
     ct::Entity::find()
         .filter(ct::Column::WorkspaceId.eq(workspace_id))
         .filter(ct::Column::DeletedAt.is_null())
-}
-
-/// `LOWER(column) LIKE '%needle%'`, with the needle's own `%`, `_` and `\` taken literally.
-fn contains_ignoring_case(column: ct::Column, needle: &str) -> Expr {
-    let escaped = needle
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Func::lower(Expr::col(column)).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 /// Stores a new contact.

@@ -17,6 +17,26 @@ pub(crate) fn db_error(context: &'static str) -> impl FnOnce(sea_orm::DbErr) -> 
     move |e| internal(context, e)
 }
 
+/// A `LIKE` pattern matching values that contain `needle` lowercased, with the needle's own
+/// `%`, `_` and `\` taken literally.
+pub(crate) fn contains_pattern(needle: &str) -> sea_orm::sea_query::LikeExpr {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
+/// `LOWER(column) LIKE '%needle%'` (see [`contains_pattern`]).
+pub(crate) fn contains_ignoring_case(
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    needle: &str,
+) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    Expr::expr(Func::lower(Expr::col(column))).like(contains_pattern(needle))
+}
+
 /// True when `e` is a unique-constraint violation (on Postgres or SQLite).
 pub(crate) fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
     matches!(

@@ -1,14 +1,11 @@
-//! Queries on `opportunities`, their history and activities, and the records they point at.
+//! Queries on `opportunities`, their history and activities.
 
-use super::entities::{
-    companies as co, contacts as ct, opportunities as o, opportunity_activities as a,
-    opportunity_history as h,
-};
+use super::contains_ignoring_case;
+use super::entities::{opportunities as o, opportunity_activities as a, opportunity_history as h};
 use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+    QueryOrder, QuerySelect, Select, sea_query::Expr,
 };
 
 /// What a list may be filtered by; every field narrows.
@@ -59,15 +56,10 @@ fn filtered(workspace_id: &str, f: &Filter) -> Select<o::Entity> {
         q = q.filter(o::Column::ExpectedCloseDate.lte(v));
     }
     if let Some(term) = &f.search {
-        let escaped = term
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
         q = q.filter(
             Condition::any()
-                .add(Expr::expr(Func::lower(Expr::col(o::Column::Title))).like(pattern()))
-                .add(Expr::expr(Func::lower(Expr::col(o::Column::Description))).like(pattern())),
+                .add(contains_ignoring_case(o::Column::Title, term))
+                .add(contains_ignoring_case(o::Column::Description, term)),
         );
     }
     q
@@ -248,39 +240,6 @@ pub async fn activities<C: ConnectionTrait>(
         .order_by_desc(a::Column::CreatedAt)
         .order_by_desc(a::Column::Id)
         .limit(200)
-        .all(conn)
-        .await
-}
-
-/// Live contacts by id.
-pub async fn contacts<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: &str,
-    ids: &[String],
-) -> Result<Vec<ct::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    ct::Entity::find()
-        .filter(ct::Column::WorkspaceId.eq(workspace_id))
-        .filter(ct::Column::Id.is_in(ids.iter().cloned()))
-        .filter(ct::Column::DeletedAt.is_null())
-        .all(conn)
-        .await
-}
-
-/// Companies by id.
-pub async fn companies<C: ConnectionTrait>(
-    conn: &C,
-    workspace_id: &str,
-    ids: &[String],
-) -> Result<Vec<co::Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    co::Entity::find()
-        .filter(co::Column::WorkspaceId.eq(workspace_id))
-        .filter(co::Column::Id.is_in(ids.iter().cloned()))
         .all(conn)
         .await
 }

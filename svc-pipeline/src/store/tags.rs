@@ -3,7 +3,7 @@
 
 use super::entities::tags as tg;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{ExprTrait, LikeExpr};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -115,14 +115,9 @@ pub async fn list<C: ConnectionTrait>(
     let mut cond = Condition::all().add(tg::Column::WorkspaceId.eq(workspace_id));
     if let Some(search) = &filter.search {
         // name_key is the lowercased name, so a lowercased needle matches ignoring case.
-        let escaped = search
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
         cond = cond.add(
             sea_orm::sea_query::Expr::col(tg::Column::NameKey)
-                .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+                .like(super::contains_pattern(search)),
         );
     }
     if let Some(color) = &filter.color {

@@ -655,9 +655,7 @@ pub async fn move_to(
     let moved = apply_move(&txn, &current, &target, actor, now()).await?;
     txn.commit().await.map_err(db_error("commit"))?;
     state.events_committed();
-    let mut view = get(state, workspace_id, id).await?;
-    view.stage = Some(target);
-    Ok((view, Some(moved)))
+    Ok((get(state, workspace_id, id).await?, Some(moved)))
 }
 
 /// Moves one opportunity inside `txn`: row, history, activity and events.

@@ -48,6 +48,30 @@ pub fn ceil_secs(ms: u64) -> u64 {
     ms.div_ceil(1000)
 }
 
+/// Unix seconds as `2026-11-23T12:01:00Z`.
+fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// [`rfc3339`] as a header value, reusing the last one this thread made for the same second
+/// (consecutive answers nearly always share their reset second).
+fn rfc3339_header(secs: i64) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, HeaderValue)> =
+            const { std::cell::RefCell::new((i64::MIN, HeaderValue::from_static(""))) };
+    }
+    LAST.with_borrow_mut(|(at, value)| {
+        if *at != secs {
+            *value = HeaderValue::try_from(rfc3339(secs))
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+            *at = secs;
+        }
+        value.clone()
+    })
+}
+
 impl Decision {
     /// Builds a decision for `plan` from per-window (remaining, reset ms, retry ms).
     pub fn new(plan: &Plan, allowed: bool, states: &[(u32, u64, u64)]) -> Self {
@@ -84,18 +108,13 @@ impl Decision {
         }
     }
 
-    fn reset_at(&self, w: &WindowState) -> String {
-        chrono::DateTime::from_timestamp(self.now + w.reset_secs as i64, 0)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    }
-
-    /// Adds the rate-limit headers to a response.
+    /// Adds the rate-limit headers to a response. Runs on every answer, so numbers go
+    /// straight into header values and the reset time is formatted once per second.
     pub fn apply(&self, headers: &mut HeaderMap) {
         let Some(w) = self.binding() else {
             return;
         };
-        let mut policy = String::new();
+        let mut policy = String::with_capacity(24 * self.windows.len());
         for (i, p) in self.windows.iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
             let _ = write!(
@@ -105,22 +124,19 @@ impl Decision {
             );
         }
         let current = format!("\"{}\";r={};t={}", w.name, w.remaining, w.reset_secs);
-        let values = [
-            (X_LIMIT, w.limit.to_string()),
-            (X_REMAINING, w.remaining.to_string()),
-            (X_RESET, self.reset_at(w)),
-            (RATELIMIT_POLICY, policy),
-            (RATELIMIT, current),
-        ];
-        for (name, value) in values {
-            if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(X_LIMIT, HeaderValue::from(w.limit));
+        headers.insert(X_REMAINING, HeaderValue::from(w.remaining));
+        headers.insert(X_RESET, rfc3339_header(self.now + w.reset_secs as i64));
+        for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, current)] {
+            if let Ok(v) = HeaderValue::try_from(value) {
                 headers.insert(name, v);
             }
         }
-        if !self.allowed
-            && let Ok(v) = HeaderValue::from_str(&w.retry_after_secs.to_string())
-        {
-            headers.insert(http::header::RETRY_AFTER, v);
+        if !self.allowed {
+            headers.insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(w.retry_after_secs),
+            );
         }
     }
 
@@ -133,9 +149,7 @@ impl Decision {
                 "rate limited",
             );
         };
-        let retry_at = chrono::DateTime::from_timestamp(self.now + w.retry_after_secs as i64, 0)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let retry_at = rfc3339(self.now + w.retry_after_secs as i64);
         let per = match w.name {
             "hour" => "hour".to_owned(),
             "day" => "day".to_owned(),

@@ -6,7 +6,6 @@ use super::{AuthState, api_key};
 use crate::store::request_log::{self as store, LogFilter, StatusFilter};
 use chrono::{DateTime, Utc};
 use crm_platform::{Principal, error::ApiError};
-use sea_orm::ActiveValue::Set;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
@@ -49,27 +48,50 @@ pub struct NewLog {
 /// Stores a gateway's batch.
 pub async fn record(state: &AuthState, batch: Vec<NewLog>) -> Result<usize, Status> {
     let n = batch.len();
+    // A batch spans a second or so: format each hour once, not once per row.
+    let mut hour: Option<(i64, String)> = None;
     let rows = batch
         .into_iter()
-        .map(|l| store::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            hour_bucket: Set(l.timestamp.format("%Y-%m-%dT%H:00:00Z").to_string()),
-            workspace_id: Set(l.workspace_id),
-            api_key_id: Set(l.api_key_id),
-            method: Set(l.method),
-            endpoint: Set(l.endpoint),
-            status_code: Set(l.status_code.min(999) as i32),
-            response_time_ms: Set(l.response_time_ms.min(i32::MAX as u32) as i32),
-            request_ip: Set(l.request_ip),
-            user_agent: Set(l.user_agent.chars().take(MAX_USER_AGENT).collect()),
-            request_size: Set(l.request_size.min(i64::MAX as u64) as i64),
-            response_size: Set(l.response_size.min(i64::MAX as u64) as i64),
-            request_id: Set(l.request_id),
-            timestamp: Set(l.timestamp),
+        .map(|l| store::Model {
+            id: uuid::Uuid::now_v7().to_string(),
+            hour_bucket: hour_bucket(&mut hour, l.timestamp),
+            workspace_id: l.workspace_id,
+            api_key_id: l.api_key_id,
+            method: l.method,
+            endpoint: l.endpoint,
+            status_code: l.status_code.min(999) as i32,
+            response_time_ms: l.response_time_ms.min(i32::MAX as u32) as i32,
+            request_ip: l.request_ip,
+            user_agent: truncated(l.user_agent, MAX_USER_AGENT),
+            request_size: l.request_size.min(i64::MAX as u64) as i64,
+            response_size: l.response_size.min(i64::MAX as u64) as i64,
+            request_id: l.request_id,
+            timestamp: l.timestamp,
         })
         .collect();
     store::insert_batch(&state.db, rows).await?;
     Ok(n)
+}
+
+/// `2024-01-15T10:00:00Z` for a time in that hour; `last` holds the hour formatted last.
+fn hour_bucket(last: &mut Option<(i64, String)>, at: DateTime<Utc>) -> String {
+    let h = at.timestamp().div_euclid(3600);
+    match last {
+        Some((seen, text)) if *seen == h => text.clone(),
+        _ => {
+            let text = at.format("%Y-%m-%dT%H:00:00Z").to_string();
+            *last = Some((h, text.clone()));
+            text
+        }
+    }
+}
+
+/// The first `max` characters of `text`, reusing its buffer.
+fn truncated(mut text: String, max: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max) {
+        text.truncate(at);
+    }
+    text
 }
 
 /// Filters of a log or usage query as the caller sent them.
@@ -316,5 +338,25 @@ mod tests {
         );
         assert!(status_filter("7xx").is_err());
         assert!(status_filter("abc").is_err());
+    }
+
+    #[test]
+    fn hour_buckets_and_truncation() {
+        let mut last = None;
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            hour_bucket(&mut last, at("2024-01-15T10:59:59Z")),
+            "2024-01-15T10:00:00Z"
+        );
+        assert_eq!(
+            hour_bucket(&mut last, at("2024-01-15T10:00:00Z")),
+            "2024-01-15T10:00:00Z"
+        );
+        assert_eq!(
+            hour_bucket(&mut last, at("2024-01-15T11:00:00Z")),
+            "2024-01-15T11:00:00Z"
+        );
+        assert_eq!(truncated("ağc".into(), 2), "ağ");
+        assert_eq!(truncated("abc".into(), 5), "abc");
     }
 }

@@ -75,14 +75,18 @@ pub async fn admit(
             });
         }
     };
-    let plan = policy::plan(
-        &limiter.config,
-        &caller.principal,
-        caller.key.as_deref(),
-        rpc,
-        ip,
-    );
-    let limit = limiter.check(&plan).await;
+    let limit = if limiter.config.enabled {
+        let plan = policy::plan(
+            &limiter.config,
+            &caller.principal,
+            caller.key.as_deref(),
+            rpc,
+            ip,
+        );
+        limiter.check(&plan).await
+    } else {
+        None
+    };
     if let Some(d) = &limit
         && !d.allowed
     {

@@ -30,7 +30,7 @@ use crm_platform::{
 };
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 /// The gateway's configuration.
@@ -197,7 +197,11 @@ pub async fn serve(
         request_log,
     });
     let app = router::build(state);
-    // The peer address is needed for IP allowlists and per-address limits.
+    // The peer address is needed for IP allowlists and per-address limits. TCP_NODELAY, so
+    // a response is not held back waiting for the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -1,9 +1,11 @@
 //! Server bootstrap shared by every service: health, reflection, graceful shutdown.
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Server, server::Router};
+use tonic::transport::{
+    Server,
+    server::{Router, TcpIncoming},
+};
 use tonic_health::ServingStatus;
 
 /// Why a service stopped serving.
@@ -46,14 +48,19 @@ pub async fn serve_grpc(
     let router = add_services(router);
     let names: Vec<String> = service_names.iter().map(|s| (*s).to_owned()).collect();
     router
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown.cancelled().await;
-            for name in &names {
-                reporter
-                    .set_service_status(name, ServingStatus::NotServing)
-                    .await;
-            }
-        })
+        // Without TCP_NODELAY a reply written in two segments (headers, then data and
+        // trailers) waits for the peer's delayed ACK: ~40 ms on a few calls in every run.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                shutdown.cancelled().await;
+                for name in &names {
+                    reporter
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
+                }
+            },
+        )
         .await?;
     Ok(())
 }

@@ -7,8 +7,10 @@
 //! per request (/proc/PID/stat). With `REDIS_URL` set both servers use that Redis, so the
 //! limits are the shared GCRA script; without it they are governor, in-process.
 //!
-//! `cargo run --release -p crm-bench --bin partner_rps -- [concurrency] [seconds per phase] [on]`
-//! where `on` is `both` (default), `limits` or `log`: what the ON server switches on.
+//! `cargo run --release -p crm-bench --bin partner_rps -- [concurrency] [seconds per phase] [on] [rounds]`
+//! where `on` is `both` (default), `limits` or `log`: what the ON server switches on, and
+//! `rounds` (default 3) how many OFF/ON pairs run. The ratio of each pair is printed, and
+//! the ratio of the summed rates; on shared cores single pairs swing by several points.
 
 use bytes::Bytes;
 use crm_bench::{Run, Server, measure, metric};
@@ -44,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(32);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(8);
     let what = args.get(3).map_or("both", String::as_str);
+    let rounds: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(3);
     let (limits, log) = match what {
         "limits" => (true, false),
         "log" => (false, true),
@@ -67,10 +70,10 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     println!(
-        "concurrency {concurrency}, {seconds} s per phase, phases off/on/off/on, ON = {what}, redis: {}",
+        "concurrency {concurrency}, {seconds} s per phase, {rounds} rounds of OFF then ON, ON = {what}, redis: {}",
         redis.as_deref().unwrap_or("none (governor in-process)")
     );
-    for _ in 0..2 {
+    for _ in 0..rounds {
         for (i, side) in sides.iter_mut().enumerate() {
             let http: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(concurrency)
@@ -106,6 +109,13 @@ async fn main() -> anyhow::Result<()> {
                 run.cpu_per_request_us
             );
             side.runs.push(run);
+        }
+        let (off, on) = (sides[0].runs.last(), sides[1].runs.last());
+        if let (Some(off), Some(on)) = (off, on) {
+            println!(
+                "  this round: ON keeps {:.0}%",
+                100.0 * on.summary.rps / off.summary.rps
+            );
         }
     }
     let rps = |s: &Side| s.runs.iter().map(|r| r.summary.rps).sum::<f64>() / s.runs.len() as f64;

@@ -263,3 +263,44 @@ pub fn print(name: &str, r: &Run) {
         r.summary.rps, r.summary.p50_us, r.summary.p99_us, r.cpu_per_request_us, r.summary.count
     );
 }
+
+/// CPU time Redis at `url` (`redis://host:port`) has used so far, from `INFO cpu`; `None`
+/// when it cannot be asked. Lets a benchmark count the Redis work its requests cause, which
+/// runs on the same cores but outside the server process.
+pub fn redis_cpu(url: &str) -> Option<Duration> {
+    use std::io::{Read, Write};
+    let address = url.strip_prefix("redis://")?.trim_end_matches('/');
+    let address = address.rsplit_once('@').map_or(address, |(_, a)| a);
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(b"INFO cpu\r\n").ok()?;
+    // A bulk string: `$<length>\r\n<text>\r\n`.
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        reply.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        let (header, body) = text.split_once("\r\n")?;
+        let length: usize = header.strip_prefix('$')?.parse().ok()?;
+        if body.len() >= length {
+            let seconds = |field: &str| {
+                body.lines()
+                    .find_map(|l| {
+                        l.strip_prefix(field)?
+                            .strip_prefix(':')?
+                            .trim()
+                            .parse()
+                            .ok()
+                    })
+                    .unwrap_or(0.0f64)
+            };
+            return Some(Duration::from_secs_f64(
+                seconds("used_cpu_sys") + seconds("used_cpu_user"),
+            ));
+        }
+    }
+}

@@ -13,7 +13,7 @@
 //! the ratio of the summed rates; on shared cores single pairs swing by several points.
 
 use bytes::Bytes;
-use crm_bench::{Run, Server, measure, metric};
+use crm_bench::{Run, Server, measure, metric, redis_cpu};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::json;
@@ -24,6 +24,9 @@ struct Side {
     runs: Vec<Run>,
     requests: u64,
     round_trips: u64,
+    /// Redis CPU time during this side's measured phases.
+    redis_cpu: std::time::Duration,
+    measured: u64,
 }
 
 fn start(port: u16, limits: bool, log: bool, redis: Option<&str>) -> anyhow::Result<Server> {
@@ -67,6 +70,8 @@ async fn main() -> anyhow::Result<()> {
             runs: Vec::new(),
             requests: 0,
             round_trips: 0,
+            redis_cpu: std::time::Duration::ZERO,
+            measured: 0,
         });
     }
     println!(
@@ -95,7 +100,15 @@ async fn main() -> anyhow::Result<()> {
             };
             let trips_before =
                 metric(&side.server.base, "crm_gateway_redis_round_trips_total").await?;
+            let redis_before = redis.as_deref().and_then(redis_cpu);
             let run = measure(side.server.pid(), concurrency, seconds, call).await;
+            // Includes Redis' cost of the warm-up second, so the figure errs high.
+            if let (Some(before), Some(after)) =
+                (redis_before, redis.as_deref().and_then(redis_cpu))
+            {
+                side.redis_cpu += after.saturating_sub(before);
+                side.measured += (run.summary.count + run.warmup_requests) as u64;
+            }
             let trips_after =
                 metric(&side.server.base, "crm_gateway_redis_round_trips_total").await?;
             side.round_trips += trips_after - trips_before;
@@ -135,6 +148,14 @@ async fn main() -> anyhow::Result<()> {
         on.round_trips as f64 / on.requests.max(1) as f64,
         off.round_trips as f64 / off.requests.max(1) as f64
     );
+    if redis.is_some() {
+        let per_request = |s: &Side| s.redis_cpu.as_secs_f64() * 1e6 / s.measured.max(1) as f64;
+        println!(
+            "Redis CPU per request: ON {:.1} µs, OFF {:.1} µs",
+            per_request(on),
+            per_request(off)
+        );
+    }
     let logged = metric(&on.server.base, "crm_gateway_request_logs_sent_total").await?;
     let dropped = metric(&on.server.base, "crm_gateway_request_logs_dropped_total").await?;
     println!("request log (ON): {logged} entries delivered, {dropped} dropped and counted");

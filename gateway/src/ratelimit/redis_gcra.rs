@@ -13,49 +13,86 @@ use tokio_util::sync::CancellationToken;
 
 /// ARGV, per call: the number of windows n, then per window the emission interval (µs) and
 /// the capacity; KEYS: the n buckets (theoretical arrival time, µs) of each call in turn.
-/// Returns, per call: allowed, then per window remaining, reset ms, retry ms.
+/// Returns, per call: allowed (1 or 0), then per window how far its theoretical arrival time
+/// lies ahead of now (µs, after this call); the gateway derives remaining, reset and
+/// retry-after from that (`window_state`).
+///
+/// Redis' cost is per command and per reply element far more than per Lua step, so each
+/// distinct bucket is read once (one MGET) and written once, however many calls of the batch
+/// use it (a busy key is exactly the one that appears many times in a batch), and the reply
+/// carries one number per window.
 const GCRA: &str = r"
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local distinct = {}
+local tat_of = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  if tat_of[key] == nil then
+    tat_of[key] = 0
+    distinct[#distinct + 1] = key
+  end
+end
+local stored = redis.call('MGET', unpack(distinct))
+for i = 1, #distinct do
+  if stored[i] then tat_of[distinct[i]] = tonumber(stored[i]) end
+end
+local dirty = {}
 local out = {}
+local o = 0
 local k = 0
 local a = 1
 while a <= #ARGV do
   local n = tonumber(ARGV[a])
-  a = a + 1
-  local tats = {}
   local allowed = 1
   for i = 1, n do
-    local t = tonumber(ARGV[a + 2 * (i - 1)])
-    local cap = tonumber(ARGV[a + 2 * (i - 1) + 1])
-    local stored = redis.call('GET', KEYS[k + i])
-    local tat = now
-    if stored then tat = math.max(tonumber(stored), now) end
-    tats[i] = tat
-    if tat + t - now > cap * t then allowed = 0 end
+    local t = tonumber(ARGV[a + 2 * i - 1])
+    local cap = tonumber(ARGV[a + 2 * i])
+    if math.max(tat_of[KEYS[k + i]], now) + t - now > cap * t then allowed = 0 end
   end
-  out[#out + 1] = allowed
+  o = o + 1
+  out[o] = allowed
   for i = 1, n do
-    local t = tonumber(ARGV[a + 2 * (i - 1)])
-    local cap = tonumber(ARGV[a + 2 * (i - 1) + 1])
-    local tat = tats[i]
-    local retry = 0
+    local key = KEYS[k + i]
+    local tat = math.max(tat_of[key], now)
     if allowed == 1 then
-      tat = tat + t
-      local ttl = math.ceil((tat - now) / 1000) + 1000
-      redis.call('SET', KEYS[k + i], string.format('%d', tat), 'PX', ttl)
-    else
-      retry = math.max(tat + t - cap * t - now, 0)
+      tat = tat + tonumber(ARGV[a + 2 * i - 1])
+      tat_of[key] = tat
+      dirty[key] = true
     end
-    out[#out + 1] = math.max(math.floor((cap * t - (tat - now)) / t), 0)
-    out[#out + 1] = math.ceil((tat - now) / 1000)
-    out[#out + 1] = math.ceil(retry / 1000)
+    o = o + 1
+    out[o] = tat - now
   end
   k = k + n
-  a = a + 2 * n
+  a = a + 1 + 2 * n
+end
+for i = 1, #distinct do
+  local key = distinct[i]
+  if dirty[key] then
+    local tat = tat_of[key]
+    redis.call('SET', key, string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+  end
 end
 return out
 ";
+
+/// A window's (remaining, reset ms, retry ms) from how far its theoretical arrival time lies
+/// ahead of now (`ahead_us`), its emission interval and capacity, as GCRA defines them.
+fn window_state(ahead_us: i64, interval_us: u64, capacity: u32, allowed: bool) -> (u32, u64, u64) {
+    let ahead = ahead_us.max(0) as u64;
+    let room = u64::from(capacity) * interval_us;
+    let remaining = room.saturating_sub(ahead) / interval_us.max(1);
+    let retry_us = if allowed {
+        0
+    } else {
+        (ahead + interval_us).saturating_sub(room)
+    };
+    (
+        remaining.min(u64::from(capacity)) as u32,
+        ahead.div_ceil(1000),
+        retry_us.div_ceil(1000),
+    )
+}
 
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GCRA));
 
@@ -103,7 +140,7 @@ impl SharedBuckets {
                 let reply = link.eval_ints(&SCRIPT, &keys, &args).await;
                 let mut rest = reply.as_deref();
                 for job in jobs {
-                    let take = 1 + 3 * job.windows;
+                    let take = 1 + job.windows;
                     let mine = match rest {
                         Some(r) if r.len() >= take => {
                             rest = Some(&r[take..]);
@@ -147,17 +184,33 @@ impl SharedBuckets {
             .ok()?;
         let reply = answer.await.ok()??;
         let allowed = reply[0] == 1;
-        let clamp = |v: i64| v.max(0) as u64;
-        let states: Vec<(u32, u64, u64)> = reply[1..]
-            .chunks_exact(3)
-            .map(|c| {
-                (
-                    clamp(c[0]).min(u64::from(u32::MAX)) as u32,
-                    clamp(c[1]),
-                    clamp(c[2]),
-                )
-            })
+        let states: Vec<(u32, u64, u64)> = plan
+            .windows
+            .iter()
+            .zip(&reply[1..])
+            .map(|(w, &ahead)| window_state(ahead, w.interval_us(), w.capacity, allowed))
             .collect();
         Some(Decision::new(plan, allowed, &states))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_state;
+
+    #[test]
+    fn window_state_follows_gcra() {
+        // 3 per minute: one request every 20 s, all 3 at once.
+        let t = 20_000_000;
+        // First request: TAT 20 s ahead; 2 left; full again in 20 s.
+        assert_eq!(window_state(t as i64, t, 3, true), (2, 20_000, 0));
+        // Third: 60 s ahead; none left.
+        assert_eq!(window_state(3 * t as i64, t, 3, true), (0, 60_000, 0));
+        // Refused at 60 s ahead: the next one fits once TAT is 40 s ahead, in 20 s.
+        assert_eq!(window_state(3 * t as i64, t, 3, false), (0, 60_000, 20_000));
+        // Refused by another window while this one has room: nothing to wait for here.
+        assert_eq!(window_state(t as i64, t, 3, false), (2, 20_000, 0));
+        // Untouched bucket.
+        assert_eq!(window_state(0, t, 3, true), (3, 0, 0));
     }
 }

@@ -3,7 +3,9 @@
 //! versus `AuthService.GetMe` over gRPC straight to svc-auth. Also reports server CPU time
 //! per request from /proc/PID/stat of the server process.
 //!
-//! `cargo run --release -p crm-bench --bin gateway_rps -- [concurrency] [seconds]`
+//! `cargo run --release -p crm-bench --bin gateway_rps -- [concurrency] [seconds] [bare]`
+//! runs the default configuration (rate limits and request log on); `bare` switches both off
+//! to show the transcoding gateway alone.
 
 use bytes::Bytes;
 use crm_bench::{Server, measure, print};
@@ -17,7 +19,18 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(32);
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
-    let server = Server::start(18182)?;
+    let bare = args.get(3).is_some_and(|a| a == "bare");
+    let server = if bare {
+        Server::start_with(
+            18182,
+            &[
+                ("CRM_RATE_LIMITS__ENABLED", "false"),
+                ("CRM_REQUEST_LOG__ENABLED", "false"),
+            ],
+        )?
+    } else {
+        Server::start(18182)?
+    };
     let (_, key) = server.key(&["contacts:read"]).await?;
     let pid = server.pid();
 
@@ -61,7 +74,12 @@ async fn main() -> anyhow::Result<()> {
     };
 
     println!(
-        "concurrency {concurrency}, {seconds} s per path, server = crm process (all services + gateway), 2 shared cores"
+        "concurrency {concurrency}, {seconds} s per path, server = crm process (all services + gateway), 2 shared cores, {}",
+        if bare {
+            "rate limits and request log off"
+        } else {
+            "default configuration (rate limits in-process, request log on)"
+        }
     );
     let grpc_run = measure(pid, concurrency, seconds, direct).await;
     print("gRPC GetMe direct to svc-auth", &grpc_run);

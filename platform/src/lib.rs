@@ -1,6 +1,7 @@
 //! The shared runtime of the CRM services. Only what two or more services need lives here:
-//! configuration, telemetry, database connection, the signed principal, error mapping, the
-//! invalidation bus, server bootstrap and test support. No domain logic.
+//! configuration, telemetry, database connection, the signed principal and what each role
+//! may do, error mapping, the invalidation bus, server bootstrap and test support. No domain
+//! logic.
 
 pub mod api_key;
 pub mod bus;
@@ -11,6 +12,7 @@ pub mod jwt;
 pub mod outbox;
 pub mod principal;
 pub mod rate_tiers;
+pub mod roles;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

@@ -275,3 +275,48 @@ async fn use_is_recorded_in_last_used_at() {
     );
     app.stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_users_key_never_has_more_than_its_owner() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner("Acme").await;
+    let agent = app.member(&owner, Role::Agent).await;
+    // Agents work records but do not shape pipelines or stages.
+    for scopes in [json!(["pipelines:write"]), json!(["*:write"]), json!(["*"])] {
+        let (s, b) = app
+            .send(
+                app.post_as(&agent, "/api/api-keys")
+                    .json(&json!({"name": "too much", "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(s, 400, "{scopes}: {b}");
+        assert_eq!(b["details"]["field"], "scopes", "{b}");
+        assert!(
+            b["error"].as_str().unwrap().contains("workspace agent"),
+            "{b}"
+        );
+    }
+    let (id, key, _) = app
+        .create_key(
+            &agent,
+            json!({"name": "records", "scopes": ["contacts:write", "pipelines:read"]}),
+        )
+        .await;
+    // Nor can the owner widen the agent's key beyond the agent.
+    let (s, b) = app
+        .send(
+            app.put_as(&owner.token, &format!("/api/api-keys/{id}"))
+                .json(&json!({"scopes": ["contacts:write", "stages:write"]})),
+        )
+        .await;
+    assert_eq!((s, &b["details"]["field"]), (400, &json!("scopes")), "{b}");
+    // The key works within its scopes.
+    assert_eq!(
+        app.get_with_key("/api/pipeline/pipelines", &key).await.0,
+        200
+    );
+    // The owner's own keys may hold everything.
+    app.create_key(&owner.token, json!({"name": "all", "scopes": ["*"]}))
+        .await;
+    app.stack.stop().await;
+}

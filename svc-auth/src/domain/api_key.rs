@@ -9,6 +9,7 @@ use crm_platform::{
     Principal, PrincipalKind,
     api_key::{self as format, MintedKey},
     error::ApiError,
+    roles,
 };
 use sea_orm::{ActiveValue::Set, IntoActiveModel};
 use tonic::Status;
@@ -141,6 +142,43 @@ pub(super) async fn manager<'a>(
     })
 }
 
+/// Refuses scopes beyond what `role` may do: a user's key never has more than its owner.
+fn within_role(role: Role, scopes: &Scopes) -> Result<(), ApiError> {
+    let beyond: Vec<String> = scopes
+        .to_vec()
+        .into_iter()
+        .filter(|s| !roles::role_allows(role.as_str(), s))
+        .collect();
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid_field(
+        "scopes",
+        format!(
+            "exceed what a workspace {} may do ({}); a key never has more than its owner",
+            role.as_str(),
+            beyond.join(", ")
+        ),
+    ))
+}
+
+/// The role of the user a key belongs to (who may not be the one changing it).
+async fn owner_role(state: &AuthState, m: &Manager<'_>, key: &ApiKey) -> Result<Role, Status> {
+    if key.user_id == m.user_id {
+        return Ok(m.role);
+    }
+    let membership = members::membership(&state.db, m.workspace_id, &key.user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                tonic::Code::FailedPrecondition,
+                "OWNER_NOT_MEMBER",
+                "the key's owner is no longer a member of this workspace; revoke the key",
+            )
+        })?;
+    Ok(Role::parse(&membership.role)?)
+}
+
 fn validate_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() {
@@ -200,6 +238,7 @@ pub async fn create(
     let tier = key_policy::tier(&input.tier)?;
     let allowed_ips = key_policy::allowed_ips(&input.allowed_ips)?;
     let client_id = if input.client_id.trim().is_empty() {
+        within_role(m.role, &input.scopes)?;
         None
     } else {
         let client = super::api_client::for_new_key(state, &m, input.client_id.trim()).await?;
@@ -292,11 +331,17 @@ pub async fn update(
     }
     let now = super::now();
     let hashes = hashes_of(&key);
-    if let (Some(scopes), Some(client_id)) = (&changes.scopes, &key.client_id)
-        && let Some(client) =
-            crate::store::api_client::get(&state.db, m.workspace_id, client_id).await?
-    {
-        super::api_client::check_within(&client, scopes)?;
+    if let Some(scopes) = &changes.scopes {
+        match &key.client_id {
+            Some(client_id) => {
+                if let Some(client) =
+                    crate::store::api_client::get(&state.db, m.workspace_id, client_id).await?
+                {
+                    super::api_client::check_within(&client, scopes)?;
+                }
+            }
+            None => within_role(owner_role(state, &m, &key).await?, scopes)?,
+        }
     }
     let mut active = key.into_active_model();
     if let Some(v) = changes.per_minute {

@@ -76,6 +76,14 @@ impl KeyValidationService for KeyValidationApi {
                 }
                 None => status = KeyStatus::Revoked,
             }
+        } else {
+            // A user's key keeps only what its owner's current role allows, and stops while
+            // the owner is not a member.
+            match members::membership(&self.state.db, &key.workspace_id, &key.user_id).await? {
+                Some(m) => scopes.retain(|s| crm_platform::roles::role_allows(&m.role, s)),
+                None if status == KeyStatus::Active => status = KeyStatus::Inactive,
+                None => {}
+            }
         }
         // A previous secret lives until its grace period ends (or the key's own expiry, if
         // sooner); the gateway judges the time at each request.

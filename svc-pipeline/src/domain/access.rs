@@ -2,7 +2,7 @@
 //! re-check the principal they are handed). Users act through their workspace role: viewers
 //! read, agents work records, managers and above also shape pipelines and stages.
 
-use crm_platform::{Principal, PrincipalKind, error::ApiError};
+use crm_platform::{Principal, PrincipalKind, error::ApiError, roles::role_allows};
 use tonic::Status;
 
 /// Checks that `principal` may perform `scope` (`resource:action`); returns its workspace.
@@ -22,29 +22,4 @@ pub fn authorize<'p>(principal: &'p Principal, scope: &str) -> Result<&'p str, S
         .into());
     }
     Ok(workspace)
-}
-
-fn role_allows(role: &str, scope: &str) -> bool {
-    let (resource, action) = scope.split_once(':').unwrap_or((scope, ""));
-    match role {
-        "owner" | "admin" | "manager" => true,
-        "agent" => action == "read" || !matches!(resource, "pipelines" | "stages"),
-        "viewer" => action == "read",
-        // Tokens from an external issuer carry no role of ours: treat them as agents.
-        _ => action == "read" || !matches!(resource, "pipelines" | "stages"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn roles_grant_what_they_should() {
-        assert!(role_allows("viewer", "opportunities:read"));
-        assert!(!role_allows("viewer", "opportunities:write"));
-        assert!(role_allows("agent", "contacts:write"));
-        assert!(!role_allows("agent", "stages:delete"));
-        assert!(role_allows("manager", "pipelines:delete"));
-    }
 }

@@ -17,6 +17,7 @@ mod opportunities;
 mod ops;
 mod pipelines;
 mod rate_limits;
+mod rate_limits_grpc;
 mod sessions;
 mod tags;
 mod usage_logs;

@@ -2,22 +2,18 @@
 //! Every change that affects authentication is announced on the bus so gateways drop the
 //! key from their caches at once.
 
-use super::{AuthState, key_policy, role::Role, scopes::Scopes};
+use super::{AuthState, key_owner, key_policy, role::Role, scopes::Scopes};
 use crate::store::{api_key as store, workspace as members};
 use chrono::{DateTime, Utc};
 use crm_platform::{
     Principal, PrincipalKind,
     api_key::{self as format, MintedKey},
     error::ApiError,
-    roles,
 };
 use sea_orm::{ActiveValue::Set, IntoActiveModel};
 use tonic::Status;
 
 pub use store::Model as ApiKey;
-
-/// Longest accepted key name.
-const MAX_NAME: usize = 255;
 
 /// Lifecycle state of a key as callers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,67 +138,6 @@ pub(super) async fn manager<'a>(
     })
 }
 
-/// Refuses scopes beyond what `role` may do: a user's key never has more than its owner.
-fn within_role(role: Role, scopes: &Scopes) -> Result<(), ApiError> {
-    let beyond: Vec<String> = scopes
-        .to_vec()
-        .into_iter()
-        .filter(|s| !roles::role_allows(role.as_str(), s))
-        .collect();
-    if beyond.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::invalid_field(
-        "scopes",
-        format!(
-            "exceed what a workspace {} may do ({}); a key never has more than its owner",
-            role.as_str(),
-            beyond.join(", ")
-        ),
-    ))
-}
-
-/// The role of the user a key belongs to (who may not be the one changing it).
-async fn owner_role(state: &AuthState, m: &Manager<'_>, key: &ApiKey) -> Result<Role, Status> {
-    if key.user_id == m.user_id {
-        return Ok(m.role);
-    }
-    let membership = members::membership(&state.db, m.workspace_id, &key.user_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                tonic::Code::FailedPrecondition,
-                "OWNER_NOT_MEMBER",
-                "the key's owner is no longer a member of this workspace; revoke the key",
-            )
-        })?;
-    Ok(Role::parse(&membership.role)?)
-}
-
-fn validate_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(ApiError::invalid_field("name", "is required"));
-    }
-    if name.chars().count() > MAX_NAME {
-        return Err(ApiError::invalid_field(
-            "name",
-            format!("must be at most {MAX_NAME} characters"),
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-fn validate_expiry(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), ApiError> {
-    match expires_at {
-        Some(e) if e <= now => Err(ApiError::invalid_field(
-            "expires_at",
-            "must be in the future",
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Mints a key for the calling user.
 pub async fn create(
     state: &AuthState,
@@ -215,7 +150,7 @@ pub async fn create(
             ApiError::forbidden("viewers cannot create API keys; ask a workspace admin").into(),
         );
     }
-    let name = validate_name(&input.name)?;
+    let name = key_policy::name(&input.name)?;
     if input.scopes.is_empty() {
         return Err(ApiError::invalid_field(
             "permissions",
@@ -224,7 +159,7 @@ pub async fn create(
         .into());
     }
     let now = super::now();
-    validate_expiry(input.expires_at, now)?;
+    key_policy::expiry(input.expires_at, now)?;
     let prefix = format::parse_prefix(&input.prefix)
         .ok_or_else(|| ApiError::invalid_field("prefix", "must be crm_live_ or crm_test_"))?;
     let per_minute = input
@@ -238,7 +173,7 @@ pub async fn create(
     let tier = key_policy::tier(&input.tier)?;
     let allowed_ips = key_policy::allowed_ips(&input.allowed_ips)?;
     let client_id = if input.client_id.trim().is_empty() {
-        within_role(m.role, &input.scopes)?;
+        key_owner::within_role(m.role, &input.scopes)?;
         None
     } else {
         let client = super::api_client::for_new_key(state, &m, input.client_id.trim()).await?;
@@ -340,7 +275,7 @@ pub async fn update(
                     super::api_client::check_within(&client, scopes)?;
                 }
             }
-            None => within_role(owner_role(state, &m, &key).await?, scopes)?,
+            None => key_owner::within_role(key_owner::role_of(state, &m, &key).await?, scopes)?,
         }
     }
     let mut active = key.into_active_model();
@@ -363,7 +298,7 @@ pub async fn update(
         active.allowed_ips = Set(key_policy::allowed_ips(&ips)?);
     }
     if let Some(name) = changes.name {
-        active.name = Set(validate_name(&name)?);
+        active.name = Set(key_policy::name(&name)?);
     }
     if let Some(scopes) = changes.scopes {
         if scopes.is_empty() {
@@ -379,7 +314,7 @@ pub async fn update(
         active.is_active = Set(is_active);
     }
     if let Some(expires_at) = changes.expires_at {
-        validate_expiry(expires_at, now)?;
+        key_policy::expiry(expires_at, now)?;
         active.expires_at = Set(expires_at);
     }
     active.updated_at = Set(now);

@@ -1,7 +1,8 @@
-//! What a key may do beyond its scopes: its own rate limits (seed 003 per minute, seed 002
-//! per hour), its tier, and the addresses it may be used from. Validated here once, stored
-//! normalized, enforced by the gateway.
+//! What a key may do beyond its scopes: its name and expiry, its own rate limits (seed 003
+//! per minute, seed 002 per hour), its tier, and the addresses it may be used from. Validated
+//! here once, stored normalized, enforced by the gateway.
 
+use chrono::{DateTime, Utc};
 use crm_platform::{error::ApiError, rate_tiers};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -12,6 +13,35 @@ pub const MAX_PER_MINUTE: u32 = 10_000_000;
 pub const MAX_PER_HOUR: u32 = 10_000_000;
 /// Most allowlist entries on one key.
 pub const MAX_ALLOWED_IPS: usize = 100;
+
+/// Longest accepted key name.
+const MAX_NAME: usize = 255;
+
+/// A key's name, trimmed; required and at most `MAX_NAME` characters.
+pub fn name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid_field("name", "is required"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(ApiError::invalid_field(
+            "name",
+            format!("must be at most {MAX_NAME} characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// An expiry must lie in the future.
+pub fn expiry(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), ApiError> {
+    match expires_at {
+        Some(e) if e <= now => Err(ApiError::invalid_field(
+            "expires_at",
+            "must be in the future",
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// A per-minute override, 1..=[`MAX_PER_MINUTE`].
 pub fn per_minute(value: u32, field: &str) -> Result<i32, ApiError> {

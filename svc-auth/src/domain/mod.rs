@@ -3,6 +3,7 @@
 
 pub mod api_client;
 pub mod api_key;
+pub mod key_owner;
 pub mod key_policy;
 pub mod member;
 pub mod provision;

@@ -75,7 +75,16 @@ async fn every_key_request_is_logged_with_its_details() {
     assert_eq!(me["api_key_id"], id.as_str());
     assert!(me["response_size"].as_u64().unwrap() > 20);
     assert!(me["response_time_ms"].is_u64());
-    assert!(me["timestamp"].as_str().unwrap().ends_with('Z'));
+    let at = me["timestamp"].as_str().unwrap();
+    assert!(at.ends_with('Z'), "{at}");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .timestamp_subsec_nanos()
+            % 1_000_000,
+        0,
+        "millisecond precision, as every stored time: {at}"
+    );
     assert_eq!(
         rows[1]["endpoint"], "/api/v1/agents",
         "route template, as called"

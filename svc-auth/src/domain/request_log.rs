@@ -4,7 +4,7 @@
 
 use super::{AuthState, api_key};
 use crate::store::request_log::{self as store, LogFilter, StatusFilter};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use crm_platform::{Principal, error::ApiError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -66,7 +66,8 @@ pub async fn record(state: &AuthState, batch: Vec<NewLog>) -> Result<usize, Stat
             request_size: l.request_size.min(i64::MAX as u64) as i64,
             response_size: l.response_size.min(i64::MAX as u64) as i64,
             request_id: l.request_id,
-            timestamp: l.timestamp,
+            // Millisecond precision, as every other stored time (the README's decision).
+            timestamp: l.timestamp.trunc_subsecs(3),
         })
         .collect();
     store::insert_batch(&state.db, rows).await?;

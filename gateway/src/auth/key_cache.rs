@@ -11,7 +11,10 @@ use crm_proto::auth::{
 use moka::{Expiry, future::Cache};
 use serde::{Deserialize, Serialize};
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tonic::transport::Channel;
@@ -118,6 +121,10 @@ pub struct KeyResolver {
     auth: KeyValidationServiceClient<Channel>,
     signer: PrincipalVerifier,
     ttl: CacheTtl,
+    /// Bumped by every invalidation: a load that overlapped one may have read the old state
+    /// (from Redis, or from svc-auth before the change committed), so its result is used
+    /// for the call that asked but not kept.
+    invalidations: Arc<AtomicU64>,
 }
 
 impl KeyResolver {
@@ -141,6 +148,7 @@ impl KeyResolver {
             auth: KeyValidationServiceClient::new(auth),
             signer,
             ttl,
+            invalidations: Arc::default(),
         }
     }
 
@@ -160,17 +168,23 @@ impl KeyResolver {
         if let Some(e) = self.cache.get(hash).await {
             return Ok(e);
         }
+        let epoch = self.invalidations.load(Ordering::Acquire);
         let this = self.clone();
         let owned = hash.to_owned();
-        self.cache
+        let entry = self
+            .cache
             .try_get_with(hash.to_owned(), async move {
-                this.load(&owned).await.map(Arc::new)
+                this.load(&owned, epoch).await.map(Arc::new)
             })
             .await
-            .map_err(|e: Arc<GatewayError>| (*e).clone())
+            .map_err(|e: Arc<GatewayError>| (*e).clone())?;
+        if self.invalidations.load(Ordering::Acquire) != epoch {
+            self.cache.invalidate(hash).await;
+        }
+        Ok(entry)
     }
 
-    async fn load(&self, hash: &str) -> Result<KeyEntry, GatewayError> {
+    async fn load(&self, hash: &str, epoch: u64) -> Result<KeyEntry, GatewayError> {
         let redis_key = self.redis.as_ref().map(|r| r.key(&format!("key:{hash}")));
         if let (Some(redis), Some(k)) = (&self.redis, &redis_key)
             && let Some(json) = redis.get(k).await
@@ -180,6 +194,7 @@ impl KeyResolver {
         }
         let entry = self.validate(hash).await?;
         if let (Some(redis), Some(k)) = (&self.redis, &redis_key)
+            && self.invalidations.load(Ordering::Acquire) == epoch
             && let Ok(json) = serde_json::to_string(&entry)
         {
             let ttl = if entry.status == "unknown" {
@@ -236,16 +251,20 @@ impl KeyResolver {
     }
 
     /// Drops one hash from both caches.
+    /// Redis goes first: dropping the local entry first would let a call in between refill it
+    /// from the stale Redis copy for a whole TTL.
     pub async fn invalidate(&self, hash: &str) {
-        self.cache.invalidate(hash).await;
         if let Some(redis) = &self.redis {
             redis.del(&redis.key(&format!("key:{hash}"))).await;
         }
+        self.cache.invalidate(hash).await;
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Drops everything from the in-process cache.
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
     }
 }
 

@@ -59,7 +59,7 @@ pub async fn admit(
         Ok(caller) => caller,
         Err(error) => {
             let limit = limiter
-                .check(&policy::anonymous(&limiter.config, rpc, ip))
+                .check(|| policy::anonymous(&limiter.config, rpc, ip))
                 .await;
             return Err(match limit {
                 Some(d) if !d.allowed => Refused {
@@ -75,18 +75,17 @@ pub async fn admit(
             });
         }
     };
-    let limit = if limiter.config.enabled {
-        let plan = policy::plan(
-            &limiter.config,
-            &caller.principal,
-            caller.key.as_deref(),
-            rpc,
-            ip,
-        );
-        limiter.check(&plan).await
-    } else {
-        None
-    };
+    let limit = limiter
+        .check(|| {
+            policy::plan(
+                &limiter.config,
+                &caller.principal,
+                caller.key.as_deref(),
+                rpc,
+                ip,
+            )
+        })
+        .await;
     if let Some(d) = &limit
         && !d.allowed
     {

@@ -46,16 +46,21 @@ impl Limiter {
         }
     }
 
-    /// Checks `plan`; `None` when limiting is switched off.
-    pub async fn check(&self, plan: &Plan) -> Option<Decision> {
-        if !self.config.enabled || plan.windows.is_empty() {
+    /// Checks the plan `plan` makes; `None` when limiting is switched off, in which case no
+    /// plan is made at all.
+    pub async fn check(&self, plan: impl FnOnce() -> Plan) -> Option<Decision> {
+        if !self.config.enabled {
+            return None;
+        }
+        let plan = plan();
+        if plan.windows.is_empty() {
             return None;
         }
         let shared = match &self.shared {
-            Some(buckets) => buckets.check(plan).await,
+            Some(buckets) => buckets.check(&plan).await,
             None => None,
         };
-        let decision = shared.unwrap_or_else(|| self.local.check(plan));
+        let decision = shared.unwrap_or_else(|| self.local.check(&plan));
         if !decision.allowed {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }

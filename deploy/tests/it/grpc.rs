@@ -105,21 +105,7 @@ async fn grpc_web_calls_are_translated_by_the_gateway() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
     let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
-    let message = GetMeRequest {}.encode_to_vec();
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&message);
-    let response = app
-        .http
-        .post(app.url("/crm.auth.v1.AuthService/GetMe"))
-        .header("content-type", "application/grpc-web+proto")
-        .header("x-grpc-web", "1")
-        .header("x-api-key", &key)
-        .header("origin", "https://app.example.com")
-        .body(frame)
-        .send()
-        .await
-        .unwrap();
+    let response = app.grpc_web_get_me(&key).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]

@@ -191,6 +191,22 @@ impl TestApp {
         self.http.get(self.url(path)).bearer_auth(token)
     }
 
+    /// A gRPC-web `AuthService.GetMe` call with an API key, framed as a browser sends it.
+    pub fn grpc_web_get_me(&self, key: &str) -> reqwest::RequestBuilder {
+        use prost::Message;
+        let message = crm_proto::auth::GetMeRequest {}.encode_to_vec();
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&message);
+        self.http
+            .post(self.url("/crm.auth.v1.AuthService/GetMe"))
+            .header("content-type", "application/grpc-web+proto")
+            .header("x-grpc-web", "1")
+            .header("x-api-key", key)
+            .header("origin", "https://app.example.com")
+            .body(frame)
+    }
+
     /// POST as a user (JWT).
     pub fn post_as(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).bearer_auth(token)

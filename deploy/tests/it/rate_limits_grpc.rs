@@ -28,25 +28,10 @@ async fn grpc_callers_get_resource_exhausted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_web_callers_see_the_limit_and_resource_exhausted() {
-    use crm_proto::auth::GetMeRequest;
-    use prost::Message;
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
     let (_, key) = key_with(&app, &owner.token, json!({"rate_limit_override": 2})).await;
-    let message = GetMeRequest {}.encode_to_vec();
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&message);
-    let send = || {
-        app.http
-            .post(app.url("/crm.auth.v1.AuthService/GetMe"))
-            .header("content-type", "application/grpc-web+proto")
-            .header("x-grpc-web", "1")
-            .header("x-api-key", &key)
-            .header("origin", "https://app.example.com")
-            .body(frame.clone())
-            .send()
-    };
+    let send = || app.grpc_web_get_me(&key).send();
     // gRPC-web puts the status in the headers (trailers-only answer) or in a trailers frame.
     let grpc_status = |headers: &reqwest::header::HeaderMap, body: &[u8]| {
         headers

@@ -251,12 +251,17 @@ impl KeyResolver {
     }
 
     /// Drops one hash from both caches.
-    /// Redis goes first: dropping the local entry first would let a call in between refill it
-    /// from the stale Redis copy for a whole TTL.
+    /// The local entry goes at once; after the Redis copy is deleted it goes again, since a
+    /// call in between may have refilled it from that stale copy.
     pub async fn invalidate(&self, hash: &str) {
+        self.drop_local(hash).await;
         if let Some(redis) = &self.redis {
             redis.del(&redis.key(&format!("key:{hash}"))).await;
+            self.drop_local(hash).await;
         }
+    }
+
+    async fn drop_local(&self, hash: &str) {
         self.cache.invalidate(hash).await;
         self.invalidations.fetch_add(1, Ordering::AcqRel);
     }

@@ -4,6 +4,7 @@
 
 mod api_clients;
 mod api_keys;
+mod client_limits;
 mod contacts;
 mod events;
 mod external_jwt;

@@ -54,6 +54,12 @@ pub struct KeyEntry {
     /// The hash is a regenerated key's previous secret (valid until `expires_at`).
     #[serde(default)]
     pub previous_secret: bool,
+    /// The API client the key belongs to.
+    #[serde(default)]
+    pub api_client_id: Option<String>,
+    /// The tier is the client's, its buckets shared by all the client's keys.
+    #[serde(default)]
+    pub client_tier: bool,
 }
 
 impl KeyEntry {
@@ -247,6 +253,8 @@ impl KeyResolver {
             rate_limit_tier: (!r.rate_limit_tier.is_empty()).then_some(r.rate_limit_tier),
             allowed_ips: r.allowed_ips,
             previous_secret: r.previous_secret,
+            api_client_id: (!r.api_client_id.is_empty()).then_some(r.api_client_id),
+            client_tier: r.client_tier,
         })
     }
 

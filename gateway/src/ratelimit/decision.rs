@@ -22,6 +22,8 @@ pub struct WindowState {
     pub reset_secs: u64,
     /// Seconds until one more request is accepted (0 unless this window refused).
     pub retry_after_secs: u64,
+    /// Who the window limits ("API key", "API client", ...).
+    pub holder: &'static str,
 }
 
 /// Whether a call may proceed, and the state of every window.
@@ -31,8 +33,6 @@ pub struct Decision {
     pub allowed: bool,
     /// One entry per window of the plan, in plan order.
     pub windows: Vec<WindowState>,
-    /// What is limited ("API key", "user token", "client address").
-    pub holder: &'static str,
     /// Unix seconds when the decision was made.
     pub now: i64,
 }
@@ -86,12 +86,12 @@ impl Decision {
                 remaining: remaining.min(w.capacity),
                 reset_secs: ceil_secs(reset_ms),
                 retry_after_secs: if allowed { 0 } else { ceil_secs(retry_ms) },
+                holder: w.holder,
             })
             .collect();
         Self {
             allowed,
             windows,
-            holder: plan.holder,
             now: chrono::Utc::now().timestamp(),
         }
     }
@@ -161,7 +161,7 @@ impl Decision {
             "RATE_LIMIT_EXCEEDED",
             format!(
                 "rate limit exceeded: {} requests per {per} for this {}; retry after {} s ({retry_at})",
-                w.limit, self.holder, w.retry_after_secs
+                w.limit, w.holder, w.retry_after_secs
             ),
         )
         .with_detail("window", w.name)
@@ -204,11 +204,10 @@ mod tests {
             limit,
             period_secs,
             capacity,
-            bucket: name.to_owned(),
+            bucket: format!("key:k:{name}"),
+            holder: "API key",
         };
         Plan {
-            subject: "key:k".into(),
-            holder: "API key",
             windows: vec![w("minute", 60, 60, 10), w("hour", 1000, 3600, 1000)],
         }
     }

@@ -63,13 +63,15 @@ impl LocalLimiter {
         for i in order {
             let w = &plan.windows[i];
             let interval_ms = w.interval_us() / 1000;
-            let bucket = format!("{}:{}", plan.subject, w.bucket);
             if !allowed {
                 // Not consulted: report it as it was, without using a cell.
                 states[i] = (w.capacity, 0, 0);
                 continue;
             }
-            match self.limiter(w.interval_us(), w.capacity).check_key(&bucket) {
+            match self
+                .limiter(w.interval_us(), w.capacity)
+                .check_key(&w.bucket)
+            {
                 Ok(snapshot) => {
                     let remaining = snapshot.remaining_burst_capacity();
                     let used = u64::from(w.capacity.saturating_sub(remaining));
@@ -107,14 +109,13 @@ mod tests {
 
     fn plan(limit: u32) -> Plan {
         Plan {
-            subject: "key:k".into(),
-            holder: "API key",
             windows: vec![Window {
                 name: "minute",
                 limit,
                 period_secs: 60,
                 capacity: limit,
-                bucket: "minute".into(),
+                bucket: "key:k:minute".into(),
+                holder: "API key",
             }],
         }
     }

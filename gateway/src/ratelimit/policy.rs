@@ -2,6 +2,11 @@
 //! tier, then the seed-004 defaults (50/min per API key, 100/min per user token); a route's
 //! own per-minute limit (proto option) applies on top. Calls without a caller (public
 //! endpoints, failed authentication) are limited per client address.
+//!
+//! Seed 003 limits a partner per client: the windows of a tier a key inherits from its client
+//! are the client's buckets, shared by all its keys. A window the key sets itself (an override,
+//! or a tier of its own) is the key's alone and replaces the client's window of that name, so
+//! an override can raise a key above the tier as well as lower it.
 
 use crate::{auth::key_cache::KeyEntry, transcode::table::MethodInfo};
 use crm_platform::{Principal, PrincipalKind, rate_tiers};
@@ -45,18 +50,36 @@ pub struct Window {
     pub period_secs: u32,
     /// Largest burst (the tier's burst on the minute window, else the limit).
     pub capacity: u32,
-    /// Bucket name under the subject (distinct per route for route windows).
+    /// Bucket: its owner and the window (`key:<id>:minute`, `client:<id>:day`,
+    /// `ip:<address>:route:<operation>`).
     pub bucket: String,
+    /// Who the bucket limits ("API key", "API client", "user token", "client address"); the
+    /// 429 names it.
+    pub holder: &'static str,
+}
+
+/// The owner of buckets: its name prefix and how errors call it.
+#[derive(Clone, Copy)]
+struct Owner<'a> {
+    prefix: &'a str,
+    holder: &'static str,
 }
 
 impl Window {
-    fn new(name: &'static str, limit: u32, period_secs: u32, capacity: u32) -> Self {
+    fn new(
+        owner: Owner<'_>,
+        name: &'static str,
+        limit: u32,
+        period_secs: u32,
+        capacity: u32,
+    ) -> Self {
         Self {
             name,
             limit: limit.max(1),
             period_secs,
             capacity: capacity.clamp(1, limit.max(1)),
-            bucket: name.to_owned(),
+            bucket: format!("{}:{name}", owner.prefix),
+            holder: owner.holder,
         }
     }
 
@@ -66,14 +89,10 @@ impl Window {
     }
 }
 
-/// Who is limited and by which windows.
+/// The windows a call is checked against, in one round trip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// Bucket owner: `key:<id>`, `user:<workspace>:<id>` or `ip:<address>`.
-    pub subject: String,
-    /// What the caller is, for messages ("API key", "user token", "address").
-    pub holder: &'static str,
-    /// Every window checked, in one round trip.
+    /// Every window checked; a call passes only if all have room.
     pub windows: Vec<Window>,
 }
 
@@ -85,79 +104,94 @@ pub fn plan(
     route: &MethodInfo,
     ip: IpAddr,
 ) -> Plan {
-    let (subject, holder, mut windows) = match (principal.kind, key) {
-        (PrincipalKind::ApiKey, Some(key)) => (
-            format!("key:{}", key.api_key_id),
-            "API key",
-            key_windows(config, key),
-        ),
-        (PrincipalKind::User, _) => (
-            format!("user:{}:{}", principal.workspace_id, principal.subject),
-            "user token",
-            vec![Window::new(
-                "minute",
-                config.jwt_per_minute,
-                60,
-                config.jwt_per_minute,
-            )],
-        ),
+    let (caller, holder, mut windows) = match (principal.kind, key) {
+        (PrincipalKind::ApiKey, Some(key)) => {
+            let caller = format!("key:{}", key.api_key_id);
+            let windows = key_windows(config, key, &caller);
+            (caller, "API key", windows)
+        }
+        (PrincipalKind::User, _) => {
+            let caller = format!("user:{}:{}", principal.workspace_id, principal.subject);
+            let owner = Owner {
+                prefix: &caller,
+                holder: "user token",
+            };
+            let per_minute = config.jwt_per_minute;
+            let windows = vec![Window::new(owner, "minute", per_minute, 60, per_minute)];
+            (caller, "user token", windows)
+        }
         _ => return anonymous(config, route, ip),
     };
-    windows.extend(route_window(route));
-    Plan {
-        subject,
-        holder,
-        windows,
-    }
+    windows.extend(route_window(route, &caller, holder));
+    Plan { windows }
 }
 
 /// The plan for a call that has no caller: limited per client address.
 pub fn anonymous(config: &RateLimitConfig, route: &MethodInfo, ip: IpAddr) -> Plan {
-    let mut windows = vec![Window::new(
-        "minute",
-        config.anonymous_per_minute,
-        60,
-        config.anonymous_per_minute,
-    )];
-    windows.extend(route_window(route));
-    Plan {
-        subject: format!("ip:{ip}"),
+    let caller = format!("ip:{ip}");
+    let owner = Owner {
+        prefix: &caller,
         holder: "client address",
-        windows,
-    }
+    };
+    let per_minute = config.anonymous_per_minute;
+    let mut windows = vec![Window::new(owner, "minute", per_minute, 60, per_minute)];
+    windows.extend(route_window(route, &caller, owner.holder));
+    Plan { windows }
 }
 
-fn key_windows(config: &RateLimitConfig, key: &KeyEntry) -> Vec<Window> {
+fn key_windows(config: &RateLimitConfig, key: &KeyEntry, caller: &str) -> Vec<Window> {
+    let own = Owner {
+        prefix: caller,
+        holder: "API key",
+    };
+    let client_prefix = key
+        .api_client_id
+        .as_deref()
+        .filter(|_| key.client_tier)
+        .map(|c| format!("client:{c}"));
+    let tier_owner = client_prefix.as_deref().map_or(own, |prefix| Owner {
+        prefix,
+        holder: "API client",
+    });
     let tier = key.rate_limit_tier.as_deref().and_then(rate_tiers::tier);
-    let per_minute = key
-        .rate_limit_per_minute
-        .filter(|v| *v > 0)
+    let minute_override = key.rate_limit_per_minute.filter(|v| *v > 0);
+    let per_minute = minute_override
         .or(tier.map(|t| t.per_minute))
         .unwrap_or(config.api_key_per_minute);
     let burst = tier.map_or(per_minute, |t| t.burst.min(per_minute));
-    let mut windows = vec![Window::new("minute", per_minute, 60, burst)];
-    if let Some(per_hour) = key
-        .rate_limit_per_hour
-        .filter(|v| *v > 0)
-        .or(tier.map(|t| t.per_hour))
-    {
-        windows.push(Window::new("hour", per_hour, 3600, per_hour));
+    let minute_owner = if minute_override.is_some() || tier.is_none() {
+        own
+    } else {
+        tier_owner
+    };
+    let mut windows = vec![Window::new(minute_owner, "minute", per_minute, 60, burst)];
+    match (key.rate_limit_per_hour.filter(|v| *v > 0), tier) {
+        (Some(per_hour), _) => windows.push(Window::new(own, "hour", per_hour, 3600, per_hour)),
+        (None, Some(t)) => windows.push(Window::new(
+            tier_owner, "hour", t.per_hour, 3600, t.per_hour,
+        )),
+        (None, None) => {}
     }
     if let Some(t) = tier {
-        windows.push(Window::new("day", t.per_day, 86_400, t.per_day));
+        windows.push(Window::new(tier_owner, "day", t.per_day, 86_400, t.per_day));
     }
     windows
 }
 
-fn route_window(route: &MethodInfo) -> Option<Window> {
+fn route_window(route: &MethodInfo, caller: &str, holder: &'static str) -> Option<Window> {
     (route.rate_limit_per_minute > 0).then(|| {
+        let limit = route.rate_limit_per_minute;
         let mut w = Window::new(
+            Owner {
+                prefix: caller,
+                holder,
+            },
             "route",
-            route.rate_limit_per_minute,
+            limit,
             60,
-            route.rate_limit_per_minute,
+            limit,
         );
-        w.bucket = format!("route:{}", route.operation_id);
+        w.bucket = format!("{caller}:route:{}", route.operation_id);
         w
     })
 }
@@ -198,7 +232,7 @@ mod tests {
         let p = Principal::new(PrincipalKind::ApiKey, "w", "u");
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let plain = plan(&config, &p, Some(&key(None, None, None)), &me, ip);
-        assert_eq!(plain.subject, "key:k1");
+        assert_eq!(plain.windows[0].bucket, "key:k1:minute");
         assert_eq!(summary(&plain), vec![("minute", 50, 60, 50)]);
         let basic = plan(&config, &p, Some(&key(None, None, Some("basic"))), &me, ip);
         assert_eq!(
@@ -225,7 +259,10 @@ mod tests {
                 ("route", 100, 60, 100)
             ]
         );
-        assert_eq!(overridden.windows[3].bucket, "route:AuthService.ListAgents");
+        assert_eq!(
+            overridden.windows[3].bucket,
+            "key:k1:route:AuthService.ListAgents"
+        );
         let user = plan(
             &config,
             &Principal::new(PrincipalKind::User, "w", "u"),
@@ -234,18 +271,102 @@ mod tests {
             ip,
         );
         assert_eq!(
-            (user.subject.as_str(), summary(&user)),
-            ("user:w:u", vec![("minute", 100, 60, 100)])
+            (user.windows[0].bucket.as_str(), summary(&user)),
+            ("user:w:u:minute", vec![("minute", 100, 60, 100)])
         );
         let anon = plan(&config, &Principal::anonymous(), None, &me, ip);
-        assert_eq!(anon.subject, "ip:127.0.0.1");
+        assert_eq!(anon.windows[0].bucket, "ip:127.0.0.1:minute");
+    }
+
+    fn buckets(plan: &Plan) -> Vec<(&str, &str)> {
+        plan.windows
+            .iter()
+            .map(|w| (w.bucket.as_str(), w.holder))
+            .collect()
+    }
+
+    #[test]
+    fn a_clients_keys_share_its_tier_and_keep_their_own_overrides() {
+        let config = RateLimitConfig::default();
+        let agents = route("/crm.auth.v1.AuthService/ListAgents");
+        let p = Principal::new(PrincipalKind::ApiKey, "w", "u");
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let client_key = |per_minute, per_hour, client_tier| KeyEntry {
+            api_client_id: Some("c1".into()),
+            client_tier,
+            ..key(per_minute, per_hour, Some("basic"))
+        };
+        let shared = plan(
+            &config,
+            &p,
+            Some(&client_key(None, None, true)),
+            &agents,
+            ip,
+        );
+        assert_eq!(
+            buckets(&shared),
+            vec![
+                ("client:c1:minute", "API client"),
+                ("client:c1:hour", "API client"),
+                ("client:c1:day", "API client"),
+                ("key:k1:route:AuthService.ListAgents", "API key"),
+            ]
+        );
+        assert_eq!(shared.windows[0].capacity, 10, "the tier's burst");
+        let overridden = plan(
+            &config,
+            &p,
+            Some(&client_key(Some(200), None, true)),
+            &agents,
+            ip,
+        );
+        assert_eq!(
+            summary(&overridden)[0],
+            ("minute", 200, 60, 10),
+            "an override may exceed the tier"
+        );
+        assert_eq!(
+            buckets(&overridden)[..3],
+            [
+                ("key:k1:minute", "API key"),
+                ("client:c1:hour", "API client"),
+                ("client:c1:day", "API client"),
+            ]
+        );
+        let hourly = plan(
+            &config,
+            &p,
+            Some(&client_key(None, Some(5), true)),
+            &agents,
+            ip,
+        );
+        assert_eq!(hourly.windows[1].bucket, "key:k1:hour");
+        assert_eq!(hourly.windows[0].bucket, "client:c1:minute");
+        let own_tier = plan(
+            &config,
+            &p,
+            Some(&client_key(None, None, false)),
+            &agents,
+            ip,
+        );
+        assert!(
+            own_tier
+                .windows
+                .iter()
+                .all(|w| w.bucket.starts_with("key:k1:")),
+            "a tier set on the key itself is the key's alone"
+        );
     }
 
     #[test]
     fn intervals_are_period_over_limit() {
-        assert_eq!(Window::new("minute", 3, 60, 3).interval_us(), 20_000_000);
+        let o = Owner {
+            prefix: "key:k",
+            holder: "API key",
+        };
+        assert_eq!(Window::new(o, "minute", 3, 60, 3).interval_us(), 20_000_000);
         assert_eq!(
-            Window::new("day", 10_000, 86_400, 10_000).interval_us(),
+            Window::new(o, "day", 10_000, 86_400, 10_000).interval_us(),
             8_640_000
         );
     }

@@ -164,7 +164,7 @@ impl SharedBuckets {
         let keys = plan
             .windows
             .iter()
-            .map(|w| self.redis.key(&format!("rl:{}:{}", plan.subject, w.bucket)))
+            .map(|w| self.redis.key(&format!("rl:{}", w.bucket)))
             .collect();
         let mut args = Vec::with_capacity(1 + 2 * plan.windows.len());
         args.push(plan.windows.len() as u64);

@@ -55,6 +55,7 @@ impl KeyValidationService for KeyValidationApi {
         };
         let mut scopes: Vec<String> = key.scopes.split_whitespace().map(str::to_owned).collect();
         let mut tier = key.rate_limit_tier.clone().unwrap_or_default();
+        let mut client_tier = false;
         // A client's key works only while the client is active, keeps only the scopes the
         // client still holds, and inherits the client's tier unless it has its own.
         if let Some(client_id) = &key.client_id {
@@ -72,6 +73,7 @@ impl KeyValidationService for KeyValidationApi {
                     });
                     if tier.is_empty() {
                         tier = c.tier;
+                        client_tier = true;
                     }
                 }
                 None => status = KeyStatus::Revoked,
@@ -104,6 +106,8 @@ impl KeyValidationService for KeyValidationApi {
             rate_limit_tier: tier,
             allowed_ips: key_policy::allowed_ips_of(&key.allowed_ips),
             previous_secret,
+            api_client_id: key.client_id.unwrap_or_default(),
+            client_tier,
             workspace_id: key.workspace_id,
             api_key_id: key.id,
             owner_user_id: key.user_id,

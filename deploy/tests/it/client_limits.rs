@@ -1,0 +1,87 @@
+//! Seed 003 limits partners per client: the keys of a client share its tier's buckets, so
+//! spreading calls over more keys buys no more requests, while a key's own override is that
+//! key's alone.
+
+use crate::helpers::TestApp;
+use serde_json::{Value, json};
+
+async fn client_key(app: &TestApp, token: &str, client_id: &str, extra: Value) -> String {
+    let mut body =
+        json!({"clientId": client_id, "name": "Production Key", "scopes": ["contacts:read"]});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let (s, r) = app
+        .send(app.post_as(token, "/api/v1/api-keys").json(&body))
+        .await;
+    assert_eq!(s, 201, "{r}");
+    r["data"]["key"].as_str().unwrap().to_owned()
+}
+
+/// Status, X-RateLimit-Limit, X-RateLimit-Remaining and the body of GET /api/auth/me.
+async fn me(app: &TestApp, key: &str) -> (u16, String, String, Value) {
+    let r = app
+        .http
+        .get(app.url("/api/auth/me"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
+    let header = |n: &str| r.headers()[n].to_str().unwrap().to_owned();
+    let (limit, remaining) = (header("x-ratelimit-limit"), header("x-ratelimit-remaining"));
+    (
+        r.status().as_u16(),
+        limit,
+        remaining,
+        r.json().await.unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clients_keys_share_its_tier_and_an_override_is_the_keys_own() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner("Acme").await;
+    let (s, c) = app
+        .send(
+            app.post_as(&owner.token, "/api/v1/api-clients")
+                .json(&json!({
+                    "name": "Alpha",
+                    "contactEmail": "tech@alpha.com",
+                    "rateLimitTier": "basic",
+                    "scopes": ["contacts:read"]
+                })),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let cid = c["data"]["id"].as_str().unwrap().to_owned();
+    let a = client_key(&app, &owner.token, &cid, json!({})).await;
+    let b = client_key(&app, &owner.token, &cid, json!({})).await;
+    let own = client_key(&app, &owner.token, &cid, json!({"rateLimitOverride": 200})).await;
+
+    // Basic allows a burst of 10 for the whole client.
+    for i in 0..6 {
+        let (s, limit, remaining, _) = me(&app, &a).await;
+        assert_eq!((s, limit.as_str()), (200, "60"));
+        assert_eq!(remaining, (9 - i).to_string());
+    }
+    for i in 0..4 {
+        let (s, _, remaining, _) = me(&app, &b).await;
+        assert_eq!(s, 200);
+        assert_eq!(remaining, (3 - i).to_string(), "b draws on the same burst");
+    }
+    for key in [&a, &b] {
+        let (s, _, remaining, body) = me(&app, key).await;
+        assert_eq!((s, remaining.as_str()), (429, "0"));
+        assert_eq!(body["details"]["window"], "minute");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains("60 requests per minute for this API client"),
+            "{error}"
+        );
+    }
+
+    // The override is the key's own minute window; the client's hour and day still count it.
+    let (s, limit, remaining, _) = me(&app, &own).await;
+    assert_eq!((s, limit.as_str(), remaining.as_str()), (200, "200", "9"));
+    app.stack.stop().await;
+}

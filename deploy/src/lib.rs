@@ -26,6 +26,8 @@ pub struct StackConfig {
     pub jwt_secret: Secret,
     /// Principal signing secret.
     pub service_secret: Secret,
+    /// svc-auth's key for stored secrets it must read back.
+    pub data_key: Secret,
     /// Owner email for the first-start bootstrap; empty to skip it.
     pub bootstrap_owner_email: String,
     /// Gateway settings beyond addresses and secrets (cache TTLs, external issuer...).
@@ -55,6 +57,7 @@ impl StackConfig {
                 "CRM_SERVICE_SECRET",
                 &data_dir.join("service.secret"),
             )?,
+            data_key: secret_from_env_or_file("CRM_DATA_KEY", &data_dir.join("data.key"))?,
             bootstrap_owner_email: env_nonempty("CRM_BOOTSTRAP_OWNER_EMAIL")
                 .unwrap_or_else(|| "owner@example.com".into()),
             data_dir,
@@ -151,6 +154,7 @@ impl Stack {
             jwt_issuer: config.gateway.jwt_issuer.clone(),
             jwt_audience: config.gateway.jwt_audience.clone(),
             service_secret: config.service_secret.clone(),
+            data_key: config.data_key.clone(),
             bootstrap_owner_email: config.bootstrap_owner_email.clone(),
             request_log_retention_days: config.request_log_retention_days,
             request_log_prune_every_secs: config.request_log_prune_every_secs,

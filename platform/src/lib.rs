@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod principal;
 pub mod rate_tiers;
 pub mod roles;
+pub mod sealed;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

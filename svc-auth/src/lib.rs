@@ -39,6 +39,9 @@ pub struct Config {
     pub token_ttl_secs: i64,
     /// Secret that signs principals between services.
     pub service_secret: Secret,
+    /// Key that encrypts stored secrets we must read back (`CRM_DATA_KEY`); changing it makes
+    /// them unreadable.
+    pub data_key: Secret,
     /// Email of the owner created on first start; empty to skip the bootstrap.
     pub bootstrap_owner_email: String,
     /// Days request-log rows are kept (`CRM_REQUEST_LOG_RETENTION_DAYS`); 0 keeps them all.
@@ -56,6 +59,7 @@ impl Default for Config {
             jwt_audience: "crm-api".into(),
             token_ttl_secs: 3600,
             service_secret: Secret::default(),
+            data_key: Secret::default(),
             bootstrap_owner_email: "owner@example.com".into(),
             request_log_retention_days: 30,
             request_log_prune_every_secs: 3600,
@@ -70,6 +74,7 @@ impl Config {
             .require_strong("jwt_secret", "CRM_JWT_SECRET")?;
         self.service_secret
             .require_strong("service_secret", "CRM_SERVICE_SECRET")?;
+        self.data_key.require_strong("data_key", "CRM_DATA_KEY")?;
         if self.request_log_prune_every_secs == 0 {
             return Err("request_log_prune_every_secs must be positive".into());
         }
@@ -119,6 +124,7 @@ pub async fn serve(
         jwt: JwtKeys::hs256(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience),
         bus,
         token_ttl_secs: config.token_ttl_secs,
+        sealer: std::sync::Arc::new(crm_platform::sealed::Sealer::new(&config.data_key)),
     };
     domain::request_log::spawn_pruning(
         state.clone(),

@@ -68,6 +68,7 @@ impl TestApp {
             redis_prefix: storage.redis_prefix.clone(),
             jwt_secret: Secret::new(random_secret()),
             service_secret: service_secret.clone(),
+            data_key: Secret::new(random_secret()),
             bootstrap_owner_email: String::new(),
             gateway,
             request_log_retention_days: 30,

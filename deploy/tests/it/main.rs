@@ -5,6 +5,7 @@
 mod api_clients;
 mod api_keys;
 mod client_limits;
+mod client_webhook;
 mod contacts;
 mod events;
 mod external_jwt;

@@ -86,6 +86,10 @@ fn fill(object: &mut Map<String, Value>, desc: &MessageDescriptor) {
                 object.insert(name.to_owned(), Value::Null);
             }
             Some(value) => {
+                if free_form(&field) {
+                    whole_numbers(value);
+                    continue;
+                }
                 let Some(inner) = nested(&field) else {
                     continue;
                 };
@@ -103,6 +107,32 @@ fn fill(object: &mut Map<String, Value>, desc: &MessageDescriptor) {
             }
             None => {}
         }
+    }
+}
+
+/// A free-form JSON field (`google.protobuf.Struct`, `Value`, `ListValue`).
+fn free_form(field: &FieldDescriptor) -> bool {
+    matches!(field.kind(), Kind::Message(m) if matches!(
+        m.full_name(),
+        "google.protobuf.Struct" | "google.protobuf.Value" | "google.protobuf.ListValue"
+    ))
+}
+
+/// Free-form JSON carries every number as a double; a whole one reads back as the integer the
+/// caller sent (`3`, not `3.0`).
+fn whole_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15)
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(o) => o.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
 

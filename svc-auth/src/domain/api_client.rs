@@ -6,6 +6,7 @@
 use super::{
     AuthState,
     api_key::{self, ApiKey, Manager, announce_all, hashes_of, manager},
+    client_extras::{self, SecretChange},
     key_policy,
     request_log::{self, Query, Usage},
     scopes::Scopes,
@@ -14,7 +15,7 @@ use crate::store::{
     api_client::{self as store, ClientFilter},
     api_key as key_store,
 };
-use crm_platform::{Principal, error::ApiError};
+use crm_platform::{Principal, Secret, error::ApiError};
 use sea_orm::{ActiveValue::Set, IntoActiveModel};
 use tonic::Status;
 
@@ -46,7 +47,14 @@ pub struct ClientFields {
     pub webhook_url: Option<String>,
     /// Scopes.
     pub scopes: Option<Scopes>,
+    /// The caller's JSON object.
+    pub metadata: Option<serde_json::Value>,
+    /// What happens to the webhook signing secret.
+    pub webhook_secret: SecretChange,
 }
+
+/// A client as stored, and its webhook signing secret when this call set one (shown once).
+pub type Saved = (ApiClient, Option<Secret>);
 
 fn admin<'a>(m: Manager<'a>) -> Result<Manager<'a>, Status> {
     if !m.role.manages_all_keys() {
@@ -134,7 +142,7 @@ pub async fn create(
     state: &AuthState,
     principal: &Principal,
     f: ClientFields,
-) -> Result<ApiClient, Status> {
+) -> Result<Saved, Status> {
     let m = admin(manager(state, principal).await?)?;
     let scopes = f.scopes.unwrap_or_default();
     if scopes.is_empty() {
@@ -145,10 +153,18 @@ pub async fn create(
         .into());
     }
     let now = super::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let webhook_url = url(f.webhook_url.as_deref().unwrap_or_default(), "webhookUrl")?;
+    let metadata = match &f.metadata {
+        Some(v) => client_extras::metadata(v)?,
+        None => None,
+    };
+    let (webhook_secret, shown) =
+        client_extras::apply_secret(state, &id, None, f.webhook_secret, !webhook_url.is_empty())?;
     let client = store::insert(
         &state.db,
         store::ActiveModel {
-            id: Set(uuid::Uuid::new_v4().to_string()),
+            id: Set(id),
             workspace_id: Set(m.workspace_id.to_owned()),
             name: Set(name(f.name.as_deref().unwrap_or_default())?),
             description: Set(f.description.unwrap_or_default().trim().to_owned()),
@@ -161,19 +177,18 @@ pub async fn create(
                 Some(s) => status(s)?,
             }),
             rate_limit_tier: Set(tier(f.tier.as_deref().unwrap_or_default())?),
-            webhook_url: Set(url(
-                f.webhook_url.as_deref().unwrap_or_default(),
-                "webhookUrl",
-            )?),
+            webhook_url: Set(webhook_url),
             scopes: Set(scopes.to_stored()),
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),
+            metadata: Set(metadata),
+            webhook_secret: Set(webhook_secret),
         },
     )
     .await?;
     tracing::info!(api_client_id = %client.id, workspace_id = %client.workspace_id, "api client created");
-    Ok(client)
+    Ok((client, shown))
 }
 
 /// List filters as sent.
@@ -251,10 +266,26 @@ pub async fn update(
     principal: &Principal,
     id: &str,
     f: ClientFields,
-) -> Result<ApiClient, Status> {
+) -> Result<Saved, Status> {
     let m = admin(manager(state, principal).await?)?;
     let client = visible(state, &m, id).await?;
+    let webhook_url = match &f.webhook_url {
+        Some(v) => url(v, "webhookUrl")?,
+        None => client.webhook_url.clone(),
+    };
+    let (webhook_secret, shown) = client_extras::apply_secret(
+        state,
+        &client.id,
+        client.webhook_secret.clone(),
+        f.webhook_secret,
+        !webhook_url.is_empty(),
+    )?;
     let mut a = client.into_active_model();
+    a.webhook_url = Set(webhook_url);
+    a.webhook_secret = Set(webhook_secret);
+    if let Some(v) = &f.metadata {
+        a.metadata = Set(client_extras::metadata(v)?);
+    }
     if let Some(v) = f.name {
         a.name = Set(name(&v)?);
     }
@@ -279,16 +310,13 @@ pub async fn update(
     if let Some(v) = f.tier {
         a.rate_limit_tier = Set(tier(&v)?);
     }
-    if let Some(v) = f.webhook_url {
-        a.webhook_url = Set(url(&v, "webhookUrl")?);
-    }
     if let Some(s) = f.scopes.filter(|s| !s.is_empty()) {
         a.scopes = Set(s.to_stored());
     }
     a.updated_at = Set(super::now());
     let client = store::save(&state.db, a).await?;
     announce_keys(state, &client).await?;
-    Ok(client)
+    Ok((client, shown))
 }
 
 /// Deletes a client and revokes its keys; returns the client and how many keys stopped.

@@ -3,6 +3,7 @@
 
 pub mod api_client;
 pub mod api_key;
+pub mod client_extras;
 pub mod key_owner;
 pub mod key_policy;
 pub mod member;
@@ -12,10 +13,11 @@ pub mod role;
 pub mod scopes;
 pub mod session;
 
-use crm_platform::{bus::Bus, jwt::JwtKeys};
+use crm_platform::{bus::Bus, jwt::JwtKeys, sealed::Sealer};
 use sea_orm::DatabaseConnection;
 
-/// What the domain functions need: the database, token keys and the invalidation bus.
+/// What the domain functions need: the database, token keys, the invalidation bus and the
+/// data key.
 #[derive(Clone)]
 pub struct AuthState {
     /// svc-auth's database.
@@ -26,6 +28,8 @@ pub struct AuthState {
     pub bus: Bus,
     /// Lifetime of minted tokens, in seconds.
     pub token_ttl_secs: i64,
+    /// Seals secrets that must be read back (webhook signing secrets).
+    pub sealer: std::sync::Arc<Sealer>,
 }
 
 /// Now, at the millisecond precision every backend stores, so a value read back equals the

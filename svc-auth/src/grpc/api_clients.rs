@@ -1,9 +1,11 @@
 //! `crm.auth.v1.ApiClientService`: seed 003's partner clients, their keys, usage and tiers.
 
 use super::convert::{api_key, log_query, ts, usage};
+use super::json_struct::{json_to_struct, struct_to_json};
 use crate::domain::{
     AuthState,
-    api_client::{self as clients, ApiClient, ClientFields, ListQuery},
+    api_client::{self as clients, ApiClient, ClientFields, ListQuery, Saved},
+    client_extras::SecretChange,
     request_log::Query,
     scopes::Scopes,
 };
@@ -16,8 +18,18 @@ pub struct ApiClientApi {
     pub(crate) state: AuthState,
 }
 
+/// A client as a caller sees it after a change: the signing secret only if this call set it.
+fn saved((c, secret): Saved) -> pb::ApiClientResponse {
+    let mut data = client(c);
+    data.webhook_secret = secret.map(|s| s.expose().to_owned());
+    pb::ApiClientResponse { data: Some(data) }
+}
+
 fn client(c: ApiClient) -> pb::ApiClient {
     pb::ApiClient {
+        metadata: c.metadata.as_deref().and_then(json_to_struct),
+        has_webhook_secret: c.webhook_secret.is_some(),
+        webhook_secret: None,
         redirect_uris: c
             .redirect_uris
             .lines()
@@ -74,11 +86,15 @@ impl ApiClientService for ApiClientApi {
             status: None,
             tier: Some(r.rate_limit_tier),
             webhook_url: Some(r.webhook_url),
+            metadata: r.metadata.map(struct_to_json),
+            webhook_secret: if r.webhook_secret.is_empty() {
+                SecretChange::Keep
+            } else {
+                SecretChange::Set(r.webhook_secret)
+            },
         };
         let c = clients::create(&self.state, &p, fields).await?;
-        Ok(Response::new(pb::ApiClientResponse {
-            data: Some(client(c)),
-        }))
+        Ok(Response::new(saved(c)))
     }
 
     async fn list_api_clients(
@@ -139,11 +155,11 @@ impl ApiClientService for ApiClientApi {
             status: r.status,
             tier: r.rate_limit_tier,
             webhook_url: r.webhook_url,
+            metadata: r.metadata.map(struct_to_json),
+            webhook_secret: SecretChange::of_update(r.webhook_secret, r.rotate_webhook_secret)?,
         };
         let c = clients::update(&self.state, &p, &r.id, fields).await?;
-        Ok(Response::new(pb::ApiClientResponse {
-            data: Some(client(c)),
-        }))
+        Ok(Response::new(saved(c)))
     }
 
     async fn delete_api_client(

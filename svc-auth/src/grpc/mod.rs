@@ -4,4 +4,5 @@ pub mod api_clients;
 pub mod api_keys;
 pub mod auth;
 mod convert;
+mod json_struct;
 pub mod validation;

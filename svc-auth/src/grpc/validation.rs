@@ -4,7 +4,7 @@ use super::convert::{from_ts, ts_opt};
 use crate::domain::{
     AuthState, api_client,
     api_key::{self as keys, KeyState},
-    key_policy, request_log,
+    client_extras, key_policy, request_log,
 };
 use crate::store::{api_key as key_store, workspace as members};
 use chrono::Utc;
@@ -166,6 +166,23 @@ impl KeyValidationService for KeyValidationApi {
             .await?;
         }
         Ok(Response::new(pb::RecordKeyUsageResponse {}))
+    }
+
+    async fn get_client_webhook(
+        &self,
+        request: Request<pb::GetClientWebhookRequest>,
+    ) -> Result<Response<pb::ClientWebhook>, Status> {
+        require_service(&request)?;
+        let r = request.into_inner();
+        let Some((url, secret)) =
+            client_extras::webhook(&self.state, &r.workspace_id, &r.api_client_id).await?
+        else {
+            return Err(ApiError::not_found("API client", &r.api_client_id).into());
+        };
+        Ok(Response::new(pb::ClientWebhook {
+            url,
+            secret: secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
+        }))
     }
 
     async fn record_request_logs(

@@ -6,6 +6,7 @@ mod m0001_initial;
 mod m0002_key_policies;
 mod m0003_request_logs;
 mod m0004_api_clients;
+mod m0005_client_extras;
 
 /// Runs svc-auth's migrations.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_key_policies::Migration),
             Box::new(m0003_request_logs::Migration),
             Box::new(m0004_api_clients::Migration),
+            Box::new(m0005_client_extras::Migration),
         ]
     }
 }

@@ -163,6 +163,10 @@ pub mod api_clients {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub deleted_at: Option<DateTimeUtc>,
+        /// The caller's JSON object, as text.
+        pub metadata: Option<String>,
+        /// Webhook signing secret, sealed (`crm_platform::sealed`) with the row id.
+        pub webhook_secret: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -39,6 +39,7 @@ async fn me(app: &TestApp, key: &str) -> (u16, String, String, Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clients_keys_share_its_tier_and_an_override_is_the_keys_own() {
+    let started = chrono::Utc::now();
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
     let (s, c) = app
@@ -83,5 +84,37 @@ async fn a_clients_keys_share_its_tier_and_an_override_is_the_keys_own() {
     // The override is the key's own minute window; the client's hour and day still count it.
     let (s, limit, remaining, _) = me(&app, &own).await;
     assert_eq!((s, limit.as_str(), remaining.as_str()), (200, "200", "9"));
+
+    // The dashboard counts the 11 accepted calls against each window, not the 2 refused.
+    let path = format!("/api/v1/api-clients/{cid}/dashboard");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let windows = loop {
+        let (s, d) = app.send(app.get_as(&owner.token, &path)).await;
+        assert_eq!(s, 200, "{d}");
+        let windows = d["rateLimitUsage"].as_array().unwrap().clone();
+        if windows[2]["requestCount"] == 11 || std::time::Instant::now() > deadline {
+            break windows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    for (w, (name, limit, secs)) in windows.iter().zip([
+        ("minute", 60, 60),
+        ("hour", 1000, 3600),
+        ("day", 10_000, 86_400),
+    ]) {
+        assert_eq!(
+            (w["window"].as_str(), w["requestLimit"].as_u64()),
+            (Some(name), Some(limit))
+        );
+        let reset = chrono::DateTime::parse_from_rfc3339(w["resetAt"].as_str().unwrap()).unwrap();
+        let count = w["requestCount"].as_u64().unwrap();
+        // A window that began after the test started (a minute turning over) holds fewer.
+        if reset.timestamp() - secs <= started.timestamp() {
+            assert_eq!(count, 11, "{name}: {w}");
+        } else {
+            assert!(count <= 11, "{name}: {w}");
+        }
+        assert_eq!(w["remaining"].as_u64(), Some(limit - count), "{w}");
+    }
     app.stack.stop().await;
 }

@@ -4,6 +4,7 @@
 pub mod api_client;
 pub mod api_key;
 pub mod client_extras;
+pub mod client_quota;
 pub mod key_owner;
 pub mod key_policy;
 pub mod member;

@@ -6,6 +6,7 @@ use crate::domain::{
     AuthState,
     api_client::{self as clients, ApiClient, ClientFields, ListQuery, Saved},
     client_extras::SecretChange,
+    client_quota,
     request_log::Query,
     scopes::Scopes,
 };
@@ -196,7 +197,23 @@ impl ApiClientService for ApiClientApi {
                     == crate::domain::api_key::KeyState::Active
             })
             .count();
-        let limits = rate_tiers::tier(&c.rate_limit_tier).map(|t| tier_limits(&t));
+        let tier = rate_tiers::tier(&c.rate_limit_tier);
+        let key_ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+        let rate_limit_usage = match &tier {
+            Some(t) => client_quota::current(&self.state, &c.workspace_id, &key_ids, t, now)
+                .await?
+                .into_iter()
+                .map(|w| pb::RateLimitWindow {
+                    remaining: w.remaining(),
+                    window: w.window.into(),
+                    request_count: w.request_count,
+                    request_limit: w.request_limit,
+                    reset_at: Some(ts(w.reset_at)),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let limits = tier.map(|t| tier_limits(&t));
         let webhook_status = if c.webhook_url.is_empty() {
             "not_configured"
         } else {
@@ -207,6 +224,7 @@ impl ApiClientService for ApiClientApi {
             active_keys: active as u32,
             last_used_at: last_used.map(ts),
             rate_limit: limits,
+            rate_limit_usage,
             webhook_status: webhook_status.into(),
             usage: Some(usage(u)),
             client: Some(client(c)),

@@ -178,6 +178,31 @@ pub async fn page(
     Ok((rows, total))
 }
 
+/// Requests of these keys at or after each of `starts` that a rate limit did not refuse (429).
+pub async fn accepted_since(
+    db: &DatabaseConnection,
+    workspace_id: &str,
+    api_key_ids: &[String],
+    starts: &[DateTime<Utc>],
+) -> Result<Vec<u64>, Status> {
+    let mut counts = Vec::with_capacity(starts.len());
+    for from in starts {
+        let filter = LogFilter {
+            api_key_ids: api_key_ids.to_vec(),
+            from: Some(*from),
+            ..LogFilter::default()
+        };
+        let n = logs::Entity::find()
+            .filter(condition(workspace_id, &filter))
+            .filter(logs::Column::StatusCode.ne(429))
+            .count(db)
+            .await
+            .map_err(db_error("request log window count"))?;
+        counts.push(n);
+    }
+    Ok(counts)
+}
+
 /// Totals: requests, successful (< 400) requests, summed response time.
 pub async fn totals(
     db: &DatabaseConnection,

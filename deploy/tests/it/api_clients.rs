@@ -6,7 +6,8 @@ use crate::helpers::TestApp;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn new_client(app: &TestApp, token: &str, body: Value) -> Value {
+/// Registers a client; returns its `data`.
+pub(crate) async fn new_client(app: &TestApp, token: &str, body: Value) -> Value {
     let (s, r) = app
         .send(app.post_as(token, "/api/v1/api-clients").json(&body))
         .await;

@@ -2,7 +2,7 @@
 //! signing secret is generated (or chosen), shown once, never listed, readable only by our own
 //! services, and rotated on request.
 
-use crate::helpers::TestApp;
+use crate::{api_clients::new_client, helpers::TestApp};
 use crm_platform::{Principal, principal::PrincipalVerifier};
 use crm_proto::auth::{
     GetClientWebhookRequest, key_validation_service_client::KeyValidationServiceClient,
@@ -37,32 +37,40 @@ async fn internal_webhook(
 
 async fn put(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) {
     app.send(
-        app.http
-            .put(app.url(&format!("/api/v1/api-clients/{id}")))
-            .bearer_auth(token)
+        app.put_as(token, &format!("/api/v1/api-clients/{id}"))
             .json(&body),
     )
     .await
+}
+
+/// The webhook secret column of a client row as stored.
+async fn stored_secret(app: &TestApp, id: &str) -> Option<String> {
+    use sea_orm::EntityTrait;
+    use svc_auth::store::entities::api_clients;
+    api_clients::Entity::find_by_id(id.to_owned())
+        .one(&app.auth_db().await)
+        .await
+        .unwrap()
+        .unwrap()
+        .webhook_secret
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metadata_round_trips_and_the_webhook_secret_is_shown_once() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let (s, created) = app
-        .send(
-            app.post_as(&owner.token, "/api/v1/api-clients")
-                .json(&json!({
-                    "name": "Alpha",
-                    "contactEmail": "tech@alpha.com",
-                    "scopes": ["contacts:read"],
-                    "webhookUrl": "https://alpha.example.com/hooks",
-                    "metadata": {"crmId": "A-17", "seats": 3, "regions": ["eu", "us"]}
-                })),
-        )
-        .await;
-    assert_eq!(s, 201, "{created}");
-    let c = &created["data"];
+    let c = new_client(
+        &app,
+        &owner.token,
+        json!({
+            "name": "Alpha",
+            "contactEmail": "tech@alpha.com",
+            "scopes": ["contacts:read"],
+            "webhookUrl": "https://alpha.example.com/hooks",
+            "metadata": {"crmId": "A-17", "seats": 3, "regions": ["eu", "us"]}
+        }),
+    )
+    .await;
     let id = c["id"].as_str().unwrap().to_owned();
     let secret = c["webhookSecret"].as_str().unwrap().to_owned();
     assert!(
@@ -72,6 +80,11 @@ async fn metadata_round_trips_and_the_webhook_secret_is_shown_once() {
     assert_eq!(c["hasWebhookSecret"], true);
     let metadata = json!({"crmId": "A-17", "seats": 3, "regions": ["eu", "us"]});
     assert_eq!(c["metadata"], metadata);
+    let at_rest = stored_secret(&app, &id).await.unwrap();
+    assert!(
+        at_rest.starts_with("v1:") && !at_rest.contains(&secret[6..]),
+        "stored sealed, not in clear: {at_rest}"
+    );
 
     let (_, got) = app
         .send(app.get_as(&owner.token, &format!("/api/v1/api-clients/{id}")))
@@ -173,15 +186,13 @@ async fn metadata_round_trips_and_the_webhook_secret_is_shown_once() {
     assert_eq!(cleared["data"]["hasWebhookSecret"], false);
 
     // Without a webhook URL nothing is generated.
-    let (_, bare) = app
-        .send(
-            app.post_as(&owner.token, "/api/v1/api-clients")
-                .json(&json!({
-                    "name": "Beta", "contactEmail": "b@beta.com", "scopes": ["contacts:read"]
-                })),
-        )
-        .await;
-    assert_eq!(bare["data"]["hasWebhookSecret"], false);
-    assert!(bare["data"]["webhookSecret"].is_null());
+    let bare = new_client(
+        &app,
+        &owner.token,
+        json!({"name": "Beta", "contactEmail": "b@beta.com", "scopes": ["contacts:read"]}),
+    )
+    .await;
+    assert_eq!(bare["hasWebhookSecret"], false);
+    assert!(bare["webhookSecret"].is_null());
     app.stack.stop().await;
 }

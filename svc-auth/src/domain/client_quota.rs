@@ -44,14 +44,11 @@ pub async fn current(
         ("hour", tier.per_hour, TimeDelta::hours(1)),
         ("day", tier.per_day, TimeDelta::days(1)),
     ];
-    let starts: Vec<DateTime<Utc>> = windows
-        .iter()
-        .map(|(_, _, len)| now.duration_trunc(*len).unwrap_or(now))
-        .collect();
+    let starts = windows.map(|(_, _, len)| now.duration_trunc(len).unwrap_or(now));
     let counts = if api_key_ids.is_empty() {
-        vec![0; starts.len()]
+        [0; 3]
     } else {
-        store::accepted_since(&state.db, workspace_id, api_key_ids, &starts).await?
+        store::accepted_since(&state.db, workspace_id, api_key_ids, starts).await?
     };
     Ok(windows
         .iter()

@@ -1,5 +1,8 @@
 use crm_stack::{Stack, StackConfig};
 
+#[global_allocator]
+static ALLOCATOR: crm_platform::Allocator = crm_platform::Allocator {};
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = crm_platform::telemetry::init("crm");

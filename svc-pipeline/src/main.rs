@@ -1,6 +1,9 @@
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static ALLOCATOR: crm_platform::Allocator = crm_platform::Allocator {};
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = crm_platform::telemetry::init("svc-pipeline");

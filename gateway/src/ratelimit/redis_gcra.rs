@@ -7,71 +7,65 @@
 
 use super::{decision::Decision, policy::Plan};
 use crate::redis_link::RedisLink;
-use std::sync::LazyLock;
+use std::{collections::HashMap, sync::LazyLock};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// ARGV, per call: the number of windows n, then per window the emission interval (µs) and
-/// the capacity; KEYS: the n buckets (theoretical arrival time, µs) of each call in turn.
-/// Returns, per call: allowed (1 or 0), then per window how far its theoretical arrival time
-/// lies ahead of now (µs, after this call); the gateway derives remaining, reset and
-/// retry-after from that (`window_state`).
+/// KEYS: every distinct bucket of the batch (theoretical arrival time, µs), once each.
+/// ARGV: the number S of distinct window shapes, then per shape its bucket (index into KEYS),
+/// emission interval (µs) and capacity; then per call the number of windows n and the n
+/// shapes it checks. Returns, per call: allowed (1 or 0), then per window how far its
+/// theoretical arrival time lies ahead of now (µs, after this call); the gateway derives
+/// remaining, reset and retry-after from that (`window_state`).
 ///
-/// Redis' cost is per command and per reply element far more than per Lua step, so each
-/// distinct bucket is read once (one MGET) and written once, however many calls of the batch
-/// use it (a busy key is exactly the one that appears many times in a batch), and the reply
-/// carries one number per window.
+/// Redis' cost is per command, per argument and per reply element far more than per Lua
+/// step: a busy key is exactly the one that appears many times in a batch, so its name and
+/// its window's numbers are sent, parsed, read (one MGET) and written once, each call names
+/// its windows by a small index, and the reply carries one number per window.
 const GCRA: &str = r"
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local distinct = {}
-local tat_of = {}
-for i = 1, #KEYS do
-  local key = KEYS[i]
-  if tat_of[key] == nil then
-    tat_of[key] = 0
-    distinct[#distinct + 1] = key
-  end
-end
-local stored = redis.call('MGET', unpack(distinct))
-for i = 1, #distinct do
-  if stored[i] then tat_of[distinct[i]] = tonumber(stored[i]) end
+local stored = redis.call('MGET', unpack(KEYS))
+local tat = {}
+for i = 1, #KEYS do tat[i] = tonumber(stored[i]) or 0 end
+local shapes = tonumber(ARGV[1])
+local bucket, interval, capacity = {}, {}, {}
+for s = 1, shapes do
+  local b = 3 * s - 1
+  bucket[s] = tonumber(ARGV[b])
+  interval[s] = tonumber(ARGV[b + 1])
+  capacity[s] = tonumber(ARGV[b + 2])
 end
 local dirty = {}
 local out = {}
 local o = 0
-local k = 0
-local a = 1
+local a = 2 + 3 * shapes
 while a <= #ARGV do
   local n = tonumber(ARGV[a])
   local allowed = 1
   for i = 1, n do
-    local t = tonumber(ARGV[a + 2 * i - 1])
-    local cap = tonumber(ARGV[a + 2 * i])
-    if math.max(tat_of[KEYS[k + i]], now) + t - now > cap * t then allowed = 0 end
+    local s = tonumber(ARGV[a + i])
+    local t = interval[s]
+    if math.max(tat[bucket[s]], now) + t - now > capacity[s] * t then allowed = 0 end
   end
   o = o + 1
   out[o] = allowed
   for i = 1, n do
-    local key = KEYS[k + i]
-    local tat = math.max(tat_of[key], now)
+    local s = tonumber(ARGV[a + i])
+    local k = bucket[s]
+    local v = math.max(tat[k], now)
     if allowed == 1 then
-      tat = tat + tonumber(ARGV[a + 2 * i - 1])
-      tat_of[key] = tat
-      dirty[key] = true
+      v = v + interval[s]
+      tat[k] = v
+      dirty[k] = true
     end
     o = o + 1
-    out[o] = tat - now
+    out[o] = v - now
   end
-  k = k + n
-  a = a + 1 + 2 * n
+  a = a + 1 + n
 end
-for i = 1, #distinct do
-  local key = distinct[i]
-  if dirty[key] then
-    local tat = tat_of[key]
-    redis.call('SET', key, string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
-  end
+for k in pairs(dirty) do
+  redis.call('SET', KEYS[k], string.format('%d', tat[k]), 'PX', math.ceil((tat[k] - now) / 1000) + 1000)
 end
 return out
 ";
@@ -102,10 +96,39 @@ const MAX_BATCH: usize = 128;
 const QUEUE: usize = 4096;
 
 struct Job {
-    keys: Vec<String>,
-    windows: usize,
-    args: Vec<u64>,
+    /// Per window: bucket key, emission interval (µs), capacity.
+    windows: Vec<(String, u64, u64)>,
     reply: oneshot::Sender<Option<Vec<i64>>>,
+}
+
+/// The script's KEYS and ARGV for `jobs`: each distinct bucket and window shape once.
+fn script_input(jobs: &[Job]) -> (Vec<String>, Vec<u64>) {
+    let mut keys: Vec<String> = Vec::new();
+    let mut key_index: HashMap<&str, u64> = HashMap::new();
+    let mut shapes: Vec<u64> = Vec::new();
+    let mut shape_index: HashMap<(u64, u64, u64), u64> = HashMap::new();
+    let mut calls: Vec<u64> = Vec::new();
+    for job in jobs {
+        calls.push(job.windows.len() as u64);
+        for (key, interval, capacity) in &job.windows {
+            let k = *key_index.entry(key.as_str()).or_insert_with(|| {
+                keys.push(key.clone());
+                keys.len() as u64
+            });
+            let shape = *shape_index
+                .entry((k, *interval, *capacity))
+                .or_insert_with(|| {
+                    shapes.extend([k, *interval, *capacity]);
+                    (shapes.len() / 3) as u64
+                });
+            calls.push(shape);
+        }
+    }
+    let mut args = Vec::with_capacity(1 + shapes.len() + calls.len());
+    args.push((shapes.len() / 3) as u64);
+    args.extend(shapes);
+    args.extend(calls);
+    (keys, args)
 }
 
 /// Sends calls' checks to Redis, batching those that arrive together.
@@ -135,12 +158,11 @@ impl SharedBuckets {
                 {
                     jobs.push(j);
                 }
-                let keys: Vec<String> = jobs.iter().flat_map(|j| j.keys.iter().cloned()).collect();
-                let args: Vec<u64> = jobs.iter().flat_map(|j| j.args.iter().copied()).collect();
+                let (keys, args) = script_input(&jobs);
                 let reply = link.eval_ints(&SCRIPT, &keys, &args).await;
                 let mut rest = reply.as_deref();
                 for job in jobs {
-                    let take = 1 + job.windows;
+                    let take = 1 + job.windows.len();
                     let mine = match rest {
                         Some(r) if r.len() >= take => {
                             rest = Some(&r[take..]);
@@ -161,27 +183,16 @@ impl SharedBuckets {
 
     /// Checks `plan` in Redis; `None` when Redis is away or busy (the caller limits locally).
     pub async fn check(&self, plan: &Plan) -> Option<Decision> {
-        let keys = plan
+        let windows = plan
             .windows
             .iter()
-            .map(|w| self.redis.key(&format!("rl:{}", w.bucket)))
-            .collect();
-        let mut args = Vec::with_capacity(1 + 2 * plan.windows.len());
-        args.push(plan.windows.len() as u64);
-        args.extend(
-            plan.windows
-                .iter()
-                .flat_map(|w| [w.interval_us(), u64::from(w.capacity)]),
-        );
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(Job {
-                keys,
-                windows: plan.windows.len(),
-                args,
-                reply,
+            .map(|w| {
+                let key = self.redis.key(&format!("rl:{}", w.bucket));
+                (key, w.interval_us(), u64::from(w.capacity))
             })
-            .ok()?;
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        self.tx.try_send(Job { windows, reply }).ok()?;
         let reply = answer.await.ok()??;
         let allowed = reply[0] == 1;
         let states: Vec<(u32, u64, u64)> = plan
@@ -196,7 +207,33 @@ impl SharedBuckets {
 
 #[cfg(test)]
 mod tests {
-    use super::window_state;
+    use super::{Job, script_input, window_state};
+
+    fn job(windows: &[(&str, u64, u64)]) -> Job {
+        Job {
+            windows: windows
+                .iter()
+                .map(|(k, i, c)| ((*k).to_owned(), *i, *c))
+                .collect(),
+            reply: tokio::sync::oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn a_batch_names_each_bucket_and_shape_once() {
+        let busy = job(&[("rl:key:a:minute", 6, 10), ("rl:client:c:day", 864, 100)]);
+        let other = job(&[("rl:key:b:minute", 60, 1)]);
+        let again = job(&[("rl:key:a:minute", 6, 10), ("rl:client:c:day", 864, 100)]);
+        let (keys, args) = script_input(&[busy, other, again]);
+        assert_eq!(
+            keys,
+            ["rl:key:a:minute", "rl:client:c:day", "rl:key:b:minute"]
+        );
+        assert_eq!(
+            args,
+            [3, 1, 6, 10, 2, 864, 100, 3, 60, 1, 2, 1, 2, 1, 3, 2, 1, 2]
+        );
+    }
 
     #[test]
     fn window_state_follows_gcra() {

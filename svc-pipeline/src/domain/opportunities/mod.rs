@@ -181,6 +181,24 @@ pub async fn get(
     Ok(view)
 }
 
+/// The opportunity `id`, locked for the rest of `txn` so concurrent changes to it queue.
+async fn locked(
+    txn: &sea_orm::DatabaseTransaction,
+    workspace_id: &str,
+    id: &str,
+) -> Result<o::Model, Status> {
+    if !store::lock(txn, workspace_id, id)
+        .await
+        .map_err(db_error("locking opportunity"))?
+    {
+        return Err(ApiError::not_found("opportunity", id).into());
+    }
+    store::find(txn, workspace_id, id)
+        .await
+        .map_err(db_error("reading opportunity"))?
+        .ok_or_else(|| ApiError::not_found("opportunity", id).into())
+}
+
 /// Archives an opportunity; returns its title.
 pub async fn delete(
     state: &PipelineState,
@@ -189,16 +207,7 @@ pub async fn delete(
     id: &str,
 ) -> Result<String, Status> {
     let txn = state.db.begin().await.map_err(db_error("begin"))?;
-    if !store::lock(&txn, workspace_id, id)
-        .await
-        .map_err(db_error("locking opportunity"))?
-    {
-        return Err(ApiError::not_found("opportunity", id).into());
-    }
-    let current = store::find(&txn, workspace_id, id)
-        .await
-        .map_err(db_error("reading opportunity"))?
-        .ok_or_else(|| ApiError::not_found("opportunity", id))?;
+    let current = locked(&txn, workspace_id, id).await?;
     let at = now();
     let title = current.title.clone();
     let mut model: o::ActiveModel = current.clone().into();

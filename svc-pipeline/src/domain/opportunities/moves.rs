@@ -6,6 +6,7 @@
 use super::{
     OpportunityView, get,
     history::{activity, history_row, summary},
+    locked,
 };
 use crate::domain::{PipelineState, events::emit, input, now};
 use crate::store::{
@@ -54,16 +55,7 @@ pub async fn move_to(
     }
     let stage_id = input::id("stage_id", stage_id)?;
     let txn = state.db.begin().await.map_err(db_error("begin"))?;
-    if !store::lock(&txn, workspace_id, id)
-        .await
-        .map_err(db_error("locking opportunity"))?
-    {
-        return Err(ApiError::not_found("opportunity", id).into());
-    }
-    let current = store::find(&txn, workspace_id, id)
-        .await
-        .map_err(db_error("reading opportunity"))?
-        .ok_or_else(|| ApiError::not_found("opportunity", id))?;
+    let current = locked(&txn, workspace_id, id).await?;
     let target = stage_store::find(&txn, workspace_id, &stage_id)
         .await
         .map_err(db_error("reading stage"))?

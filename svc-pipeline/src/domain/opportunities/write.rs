@@ -5,6 +5,7 @@ use super::{
     fields::{check_refs, close_date, currency, money},
     get,
     history::{activity, history_row, summary},
+    locked,
     moves::closing,
 };
 use crate::domain::{PipelineState, events::emit, input, new_id, now};
@@ -150,16 +151,7 @@ pub async fn update(
         .map(|t| input::tags("tags", t))
         .transpose()?;
     let txn = state.db.begin().await.map_err(db_error("begin"))?;
-    if !store::lock(&txn, workspace_id, id)
-        .await
-        .map_err(db_error("locking opportunity"))?
-    {
-        return Err(ApiError::not_found("opportunity", id).into());
-    }
-    let current = store::find(&txn, workspace_id, id)
-        .await
-        .map_err(db_error("reading opportunity"))?
-        .ok_or_else(|| ApiError::not_found("opportunity", id))?;
+    let current = locked(&txn, workspace_id, id).await?;
     let mut next = current.clone();
     if let Some(t) = &c.title {
         next.title = input::required("title", t, 200)?;

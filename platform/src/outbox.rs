@@ -134,35 +134,30 @@ pub struct Backlog {
     pub delivered: u64,
 }
 
-/// How many events are pending and delivered.
+/// How many events are pending and delivered, counted in one query so the two agree.
 pub async fn backlog(db: &DatabaseConnection) -> Result<Backlog, DbErr> {
     #[derive(FromQueryResult)]
-    struct Count {
-        n: i64,
+    struct Counts {
+        total: i64,
+        delivered: i64,
     }
-    let count = |delivered: bool| {
-        let mut q = Query::select();
-        q.expr_as(Expr::col(Alias::new("id")).count(), Alias::new("n"))
-            .from(Alias::new(TABLE));
-        if delivered {
-            q.and_where(Expr::col(Alias::new("delivered_at")).is_not_null());
-        } else {
-            q.and_where(Expr::col(Alias::new("delivered_at")).is_null());
-        }
-        q
-    };
-    let backend = db.get_database_backend();
-    let pending = Count::find_by_statement(backend.build(&count(false)))
+    let mut q = Query::select();
+    q.expr_as(Expr::col(Alias::new("id")).count(), Alias::new("total"))
+        .expr_as(
+            Expr::col(Alias::new("delivered_at")).count(),
+            Alias::new("delivered"),
+        )
+        .from(Alias::new(TABLE));
+    let counts = Counts::find_by_statement(db.get_database_backend().build(&q))
         .one(db)
         .await?
-        .map_or(0, |c| c.n);
-    let delivered = Count::find_by_statement(backend.build(&count(true)))
-        .one(db)
-        .await?
-        .map_or(0, |c| c.n);
+        .map_or((0, 0), |c| (c.total, c.delivered));
+    let delivered = u64::try_from(counts.1).unwrap_or(0);
     Ok(Backlog {
-        pending: u64::try_from(pending).unwrap_or(0),
-        delivered: u64::try_from(delivered).unwrap_or(0),
+        pending: u64::try_from(counts.0)
+            .unwrap_or(0)
+            .saturating_sub(delivered),
+        delivered,
     })
 }
 

@@ -2,39 +2,26 @@
 //! spreading calls over more keys buys no more requests, while a key's own override is that
 //! key's alone.
 
-use crate::{api_clients::new_client, helpers::TestApp};
+use crate::{
+    api_clients::new_client,
+    helpers::TestApp,
+    rate_limits::{call, key_with},
+};
 use serde_json::{Value, json};
 
+/// A key of client `client_id` with `extra` settings; returns the full key.
 async fn client_key(app: &TestApp, token: &str, client_id: &str, extra: Value) -> String {
-    let mut body =
-        json!({"clientId": client_id, "name": "Production Key", "scopes": ["contacts:read"]});
+    let mut body = json!({"clientId": client_id, "scopes": ["contacts:read"]});
     body.as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let (s, r) = app
-        .send(app.post_as(token, "/api/v1/api-keys").json(&body))
-        .await;
-    assert_eq!(s, 201, "{r}");
-    r["data"]["key"].as_str().unwrap().to_owned()
+    key_with(app, token, body).await.1
 }
 
 /// Status, X-RateLimit-Limit, X-RateLimit-Remaining and the body of GET /api/auth/me.
 async fn me(app: &TestApp, key: &str) -> (u16, String, String, Value) {
-    let r = app
-        .http
-        .get(app.url("/api/auth/me"))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap();
-    let header = |n: &str| r.headers()[n].to_str().unwrap().to_owned();
-    let (limit, remaining) = (header("x-ratelimit-limit"), header("x-ratelimit-remaining"));
-    (
-        r.status().as_u16(),
-        limit,
-        remaining,
-        r.json().await.unwrap(),
-    )
+    let (s, h, body) = call(app, &app.base, "/api/auth/me", key).await;
+    (s, h.limit.unwrap(), h.remaining.unwrap(), body)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,7 +9,12 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// GET with a key; returns status, the rate-limit headers and the body.
-async fn call(app: &TestApp, base: &str, path: &str, key: &str) -> (u16, Headers, Value) {
+pub(crate) async fn call(
+    app: &TestApp,
+    base: &str,
+    path: &str,
+    key: &str,
+) -> (u16, Headers, Value) {
     let r = app
         .http
         .get(format!("{base}{path}"))
@@ -27,9 +32,9 @@ async fn answer(r: reqwest::Response) -> (u16, Headers, Value) {
 }
 
 #[derive(Debug, Default)]
-struct Headers {
-    limit: Option<String>,
-    remaining: Option<String>,
+pub(crate) struct Headers {
+    pub(crate) limit: Option<String>,
+    pub(crate) remaining: Option<String>,
     reset: Option<String>,
     ietf: Option<String>,
     policy: Option<String>,

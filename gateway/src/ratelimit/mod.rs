@@ -1,8 +1,9 @@
 //! Rate limits: the plan for a call (`policy`), checked in Redis in one round trip when it
-//! is there (`redis_gcra`), in-process with governor when it is not (`local`), and shown to
+//! is there (`redis_gcra`, with `lease` sparing busy callers most round trips), in-process with governor when it is not (`local`), and shown to
 //! the caller as headers or a 429 (`decision`).
 
 pub mod decision;
+pub mod lease;
 pub mod local;
 pub mod policy;
 pub mod redis_gcra;
@@ -75,11 +76,17 @@ impl Limiter {
     /// Prunes idle local buckets every minute until `shutdown`.
     pub fn spawn_pruning(&self, shutdown: CancellationToken) {
         let local = self.local.clone();
+        let shared = self.shared.clone();
         let task = async move {
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => local.prune(),
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                        local.prune();
+                        if let Some(s) = &shared {
+                            s.prune();
+                        }
+                    }
                 }
             }
         };

@@ -1,0 +1,198 @@
+//! Leases: cells a gateway takes from the shared buckets ahead of a busy caller's calls, so
+//! most of its calls are admitted in-process and Redis is asked about one call in many.
+//!
+//! A lease is charged in Redis when granted (the script advances every window of the plan by
+//! the leased cells), so gateways together never admit more than a bucket holds; the only
+//! cost is that another gateway sees a held lease as used until it is spent or returned.
+//! The script grants a lease only while every window of the plan has at least
+//! [`MIN_ROOM`] cells left, and at most 1/[`SHARE`] of them, so buckets small enough for a
+//! caller to run into (every seed tier, the seed-004 defaults) are never leased and stay
+//! exact call by call. A lease lives [`TTL`]; cells still unused then are returned to the
+//! buckets with the plan's next call to Redis (or, if no call comes, are simply refilled by
+//! the buckets in time).
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+/// How long leased cells may be used.
+pub const TTL: Duration = Duration::from_millis(250);
+/// Most cells asked for at once.
+pub const MAX_LEASE: u32 = 256;
+/// Fewest cells every window of a plan must have left for the script to grant a lease.
+pub const MIN_ROOM: u64 = 1024;
+/// A lease takes at most this fraction (1/SHARE) of a window's cells left.
+pub const SHARE: u64 = 64;
+/// Entries unused this long are forgotten by [`Leases::prune`].
+const IDLE: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+struct Entry {
+    /// Leased cells not yet used.
+    left: u32,
+    granted_at: Instant,
+    /// Per window of the plan: how far its theoretical arrival time lay ahead of Redis' clock
+    /// (µs) right after the grant, leased cells included.
+    ahead_us: Vec<i64>,
+    /// When a call of this plan asked Redis for a lease that is not settled yet; others do
+    /// not ask too. An ask older than [`TTL`] is forgotten (its call may have been dropped).
+    asking: Option<Instant>,
+    /// Calls of this plan since `period_start` (one lease period): the size of the next ask.
+    seen: u32,
+    period_start: Instant,
+}
+
+/// What a call does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Take {
+    /// Admitted from a lease; per window, how far its theoretical arrival time lies ahead
+    /// now with this call counted and the cells still leased given back (µs).
+    Served(Vec<i64>),
+    /// Ask Redis: the call itself plus `want` cells to lease, returning `refund` cells of an
+    /// expired lease.
+    Ask {
+        /// Cells to lease beyond the call.
+        want: u32,
+        /// Cells of an expired lease to give back.
+        refund: u32,
+    },
+}
+
+/// The leases of one gateway, by plan (its buckets' names).
+#[derive(Default)]
+pub struct Leases {
+    by_plan: Mutex<HashMap<String, Entry>>,
+}
+
+impl Leases {
+    /// Admits a call of `plan` (the plan's signature) from its lease, or says what to ask.
+    /// `intervals_us` are the emission intervals of the plan's windows.
+    pub fn take(&self, plan: &str, intervals_us: &[u64], now: Instant) -> Take {
+        let mut map = self.by_plan.lock().unwrap_or_else(|p| p.into_inner());
+        let e = match map.get_mut(plan) {
+            Some(e) => e,
+            None => map.entry(plan.to_owned()).or_insert(Entry {
+                left: 0,
+                granted_at: now,
+                ahead_us: Vec::new(),
+                asking: None,
+                seen: 0,
+                period_start: now,
+            }),
+        };
+        if now.duration_since(e.period_start) > TTL {
+            e.period_start = now;
+            e.seen = 0;
+        }
+        e.seen = e.seen.saturating_add(1);
+        let age = now.duration_since(e.granted_at);
+        if e.left > 0 && age <= TTL && e.ahead_us.len() == intervals_us.len() {
+            e.left -= 1;
+            let elapsed = age.as_micros() as i64;
+            let left = i64::from(e.left);
+            return Take::Served(
+                e.ahead_us
+                    .iter()
+                    .zip(intervals_us)
+                    .map(|(&ahead, &t)| (ahead - elapsed - left * t as i64).max(0))
+                    .collect(),
+            );
+        }
+        let refund = std::mem::take(&mut e.left);
+        let asking = e.asking.is_some_and(|at| now.duration_since(at) <= TTL);
+        let want = if asking {
+            0
+        } else {
+            e.seen.saturating_sub(1).min(MAX_LEASE)
+        };
+        if want > 0 {
+            e.asking = Some(now);
+        }
+        Take::Ask { want, refund }
+    }
+
+    /// Records Redis' answer to a call that asked for `want` cells: `granted` of them (0 when
+    /// refused, not granted or not answered), and the windows' state after the grant.
+    pub fn settle(&self, plan: &str, want: u32, granted: u32, ahead_us: &[i64], now: Instant) {
+        if want == 0 && granted == 0 {
+            return;
+        }
+        let mut map = self.by_plan.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = map.get_mut(plan) {
+            if want > 0 {
+                e.asking = None;
+            }
+            if granted > 0 {
+                e.left += granted;
+                e.granted_at = now;
+                e.ahead_us = ahead_us.to_vec();
+            }
+        }
+    }
+
+    /// Forgets plans not called for a while (their leases have long expired).
+    pub fn prune(&self, now: Instant) {
+        self.by_plan
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, e| now.duration_since(e.period_start) < IDLE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: u64 = 6; // µs per cell: 10 000 000 per minute
+
+    #[test]
+    fn a_busy_plan_asks_for_more_and_is_served_from_its_lease() {
+        let leases = Leases::default();
+        let t0 = Instant::now();
+        // First call: nothing to go on, ask for nothing beyond itself.
+        assert_eq!(leases.take("p", &[T], t0), Take::Ask { want: 0, refund: 0 });
+        // Second call in the same period: ask for one more.
+        assert_eq!(leases.take("p", &[T], t0), Take::Ask { want: 1, refund: 0 });
+        // While that ask is out, others do not ask again.
+        assert_eq!(leases.take("p", &[T], t0), Take::Ask { want: 0, refund: 0 });
+        // Granted 3 cells; TAT 4 cells ahead after the grant (the call + 3).
+        leases.settle("p", 1, 3, &[4 * T as i64], t0);
+        // Each served call counts itself and gives back what is still leased.
+        assert_eq!(leases.take("p", &[T], t0), Take::Served(vec![2 * T as i64]));
+        assert_eq!(leases.take("p", &[T], t0), Take::Served(vec![3 * T as i64]));
+        assert_eq!(leases.take("p", &[T], t0), Take::Served(vec![4 * T as i64]));
+        // Spent: ask again, for the calls seen this period.
+        assert_eq!(leases.take("p", &[T], t0), Take::Ask { want: 6, refund: 0 });
+    }
+
+    #[test]
+    fn an_expired_lease_is_given_back_with_the_next_ask() {
+        let leases = Leases::default();
+        let t0 = Instant::now();
+        leases.take("p", &[T], t0);
+        let Take::Ask { want, .. } = leases.take("p", &[T], t0) else {
+            panic!("asks")
+        };
+        leases.settle("p", want, 5, &[6 * T as i64], t0);
+        assert!(matches!(leases.take("p", &[T], t0), Take::Served(_)));
+        let later = t0 + TTL + Duration::from_millis(1);
+        assert_eq!(
+            leases.take("p", &[T], later),
+            Take::Ask { want: 0, refund: 4 }
+        );
+        // Refused or unanswered asks free the plan to ask again.
+        let Take::Ask { want, .. } = leases.take("p", &[T], later) else {
+            panic!("asks")
+        };
+        assert_eq!(want, 1);
+        leases.settle("p", want, 0, &[], later);
+        assert_eq!(
+            leases.take("p", &[T], later),
+            Take::Ask { want: 2, refund: 0 }
+        );
+        leases.prune(later + IDLE);
+        assert!(leases.by_plan.lock().unwrap().is_empty());
+    }
+}

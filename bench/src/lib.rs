@@ -97,33 +97,49 @@ impl Server {
     /// Logs in and mints a key with `scopes` and a per-minute limit the load cannot reach,
     /// so a benchmark measures every limit check but never a refusal; returns (jwt, key).
     pub async fn key(&self, scopes: &[&str]) -> anyhow::Result<(String, String)> {
-        self.key_with(json!({"name": "bench", "scopes": scopes, "rate_limit_override": 10_000_000}))
-            .await
+        let (token, mut keys) = self.keys(scopes, 1).await?;
+        Ok((token, keys.pop().context("key")?))
+    }
+
+    /// Like [`Server::key`], `n` keys at one login; returns (jwt, keys).
+    pub async fn keys(&self, scopes: &[&str], n: usize) -> anyhow::Result<(String, Vec<String>)> {
+        let token = self.login().await?;
+        let mut keys = Vec::with_capacity(n);
+        for i in 0..n {
+            let body = json!({"name": format!("bench {i}"), "scopes": scopes, "rate_limit_override": 10_000_000});
+            keys.push(self.mint(&token, &body).await?);
+        }
+        Ok((token, keys))
     }
 
     /// Logs in and mints a key from a create-key body; returns (jwt, key).
     pub async fn key_with(&self, body: Value) -> anyhow::Result<(String, String)> {
-        let http = reqwest::Client::new();
-        let login: Value = http
+        let token = self.login().await?;
+        let key = self.mint(&token, &body).await?;
+        Ok((token, key))
+    }
+
+    async fn login(&self) -> anyhow::Result<String> {
+        let login: Value = reqwest::Client::new()
             .post(format!("{}/api/auth/login", self.base))
             .json(&json!({"email": self.email, "password": self.password}))
             .send()
             .await?
             .json()
             .await?;
-        let token = login["token"].as_str().context("token")?.to_owned();
-        let created: Value = http
+        Ok(login["token"].as_str().context("token")?.to_owned())
+    }
+
+    async fn mint(&self, token: &str, body: &Value) -> anyhow::Result<String> {
+        let created: Value = reqwest::Client::new()
             .post(format!("{}/api/api-keys", self.base))
-            .bearer_auth(&token)
-            .json(&body)
+            .bearer_auth(token)
+            .json(body)
             .send()
             .await?
             .json()
             .await?;
-        Ok((
-            token,
-            created["data"]["key"].as_str().context("key")?.to_owned(),
-        ))
+        Ok(created["data"]["key"].as_str().context("key")?.to_owned())
     }
 }
 

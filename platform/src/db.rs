@@ -2,7 +2,10 @@
 //! (so every service can run its own migrations in one database), on SQLite in a file of
 //! its own.
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode},
+};
 use std::{path::Path, time::Duration};
 
 /// The URL a service should use: `DATABASE_URL` when given, else a SQLite file named after
@@ -39,14 +42,23 @@ pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbEr
             .await?;
         admin.close().await?;
         options.set_schema_search_path(schema.to_owned());
+    } else {
+        options.map_sqlx_sqlite_opts(sqlite_settings);
     }
-    let db = Database::connect(options).await?;
-    if !is_postgres(url) {
+    Database::connect(options).await
+}
+
+/// Settings every SQLite connection of the pool gets (a `PRAGMA` run once would reach one
+/// connection only).
+fn sqlite_settings(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
         // WAL lets readers proceed during a write; the pool's busy timeout absorbs the rest.
-        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
-        db.execute_unprepared("PRAGMA foreign_keys=ON").await?;
-    }
-    Ok(db)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        // Inserts spread over many index pages (the request log's per-key index when many
+        // keys call) outgrow SQLite's default 2 MiB page cache, and then every insert reads
+        // its page back from the OS; this is a ceiling, filled only as pages are used.
+        .pragma("cache_size", "-32768")
 }
 
 fn sqlite_parent_dir(url: &str) -> Option<&str> {

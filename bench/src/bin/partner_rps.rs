@@ -7,19 +7,26 @@
 //! per request (/proc/PID/stat). With `REDIS_URL` set both servers use that Redis, so the
 //! limits are the shared GCRA script; without it they are governor, in-process.
 //!
-//! `cargo run --release -p crm-bench --bin partner_rps -- [concurrency] [seconds per phase] [on] [rounds]`
+//! `cargo run --release -p crm-bench --bin partner_rps -- [concurrency] [seconds per phase] [on] [rounds] [keys]`
 //! where `on` is `both` (default), `limits` or `log`: what the ON server switches on, and
-//! `rounds` (default 3) how many OFF/ON pairs run. The ratio of each pair is printed, and
-//! the ratio of the summed rates; on shared cores single pairs swing by several points.
+//! `rounds` (default 3) how many OFF/ON pairs run, and `keys` (default 1) how many keys the
+//! load spreads over, one after another: one key is a single busy partner, whose calls the
+//! gateway serves mostly from leased cells; a thousand keys at a few calls per second each
+//! is many quiet partners, each call checked in Redis. The ratio of each pair is printed,
+//! and the ratio of the summed rates; on shared cores single pairs swing by several points.
 
 use bytes::Bytes;
 use crm_bench::{Run, Server, measure, metric, redis_cpu};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 struct Side {
     server: Server,
-    key: String,
+    keys: Arc<Vec<String>>,
     runs: Vec<Run>,
     requests: u64,
     round_trips: u64,
@@ -35,6 +42,8 @@ fn start(port: u16, limits: bool, log: bool, redis: Option<&str>) -> anyhow::Res
         ("CRM_RATE_LIMITS__ENABLED", flag(limits)),
         ("CRM_REQUEST_LOG__ENABLED", flag(log)),
         ("CRM_REDIS_PREFIX", prefix.as_str()),
+        // Minting a thousand keys takes as many user-token calls; the measured calls use keys.
+        ("CRM_RATE_LIMITS__JWT_PER_MINUTE", "1000000"),
     ];
     if let Some(url) = redis {
         env.push(("REDIS_URL", url));
@@ -49,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(8);
     let what = args.get(3).map_or("both", String::as_str);
     let rounds: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let key_count: usize = args.get(5).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
     let (limits, log) = match what {
         "limits" => (true, false),
         "log" => (false, true),
@@ -58,10 +68,10 @@ async fn main() -> anyhow::Result<()> {
     let mut sides = Vec::new();
     for (port, on) in [(18190, false), (18191, true)] {
         let server = start(port, on && limits, on && log, redis.as_deref())?;
-        let (_, key) = server.key(&["contacts:read"]).await?;
+        let (_, keys) = server.keys(&["contacts:read"], key_count).await?;
         sides.push(Side {
             server,
-            key,
+            keys: Arc::new(keys),
             runs: Vec::new(),
             requests: 0,
             round_trips: 0,
@@ -70,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     println!(
-        "concurrency {concurrency}, {seconds} s per phase, {rounds} rounds of OFF then ON, ON = {what}, redis: {}",
+        "concurrency {concurrency}, {seconds} s per phase, {rounds} rounds of OFF then ON, ON = {what}, {key_count} key(s), redis: {}",
         redis.as_deref().unwrap_or("none (governor in-process)")
     );
     for _ in 0..rounds {
@@ -79,9 +89,11 @@ async fn main() -> anyhow::Result<()> {
                 .pool_max_idle_per_host(concurrency)
                 .build_http();
             let uri: hyper::Uri = format!("{}/api/auth/me", side.server.base).parse()?;
-            let key = side.key.clone();
+            let keys = side.keys.clone();
+            let next = Arc::new(AtomicUsize::new(0));
             let call = move || {
-                let (http, uri, key) = (http.clone(), uri.clone(), key.clone());
+                let key = keys[next.fetch_add(1, Ordering::Relaxed) % keys.len()].clone();
+                let (http, uri) = (http.clone(), uri.clone());
                 async move {
                     let request = hyper::Request::get(uri)
                         .header("x-api-key", key)

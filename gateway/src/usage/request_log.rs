@@ -40,8 +40,8 @@ impl Default for RequestLogConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            buffer: 20_000,
-            batch: 1_000,
+            buffer: 50_000,
+            batch: 5_000,
         }
     }
 }

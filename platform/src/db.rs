@@ -24,13 +24,36 @@ pub fn is_postgres(url: &str) -> bool {
 
 /// Connects; on Postgres creates `schema` if needed and puts it first on the search path.
 pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_pool(url, schema, if is_postgres(url) { 16 } else { 4 }).await
+}
+
+/// On SQLite, a connection of its own for a steady stream of bulk writes (the request log);
+/// on Postgres `None` (use the pool). SQLite drops a connection's page cache whenever another
+/// connection has written since its last transaction, so batches spread over the pool's
+/// connections each start cold and re-read every page they touch; one connection that does
+/// most of the writing keeps its pages.
+pub async fn connect_bulk_writer(
+    url: &str,
+    schema: &str,
+) -> Result<Option<DatabaseConnection>, DbErr> {
+    if is_postgres(url) {
+        return Ok(None);
+    }
+    connect_pool(url, schema, 1).await.map(Some)
+}
+
+async fn connect_pool(
+    url: &str,
+    schema: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
     if let Some(dir) = sqlite_parent_dir(url) {
         std::fs::create_dir_all(dir)
             .map_err(|e| DbErr::Custom(format!("cannot create {dir}: {e}")))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(if is_postgres(url) { 16 } else { 4 })
+        .max_connections(max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))

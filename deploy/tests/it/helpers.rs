@@ -240,6 +240,12 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The gateway at `base`'s `/metrics` text.
+    pub async fn metrics(&self, base: &str) -> String {
+        let r = self.http.get(format!("{base}/metrics")).send().await;
+        r.unwrap().text().await.unwrap()
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let r = request.send().await.unwrap();
         let status = r.status().as_u16();

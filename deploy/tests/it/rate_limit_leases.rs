@@ -14,16 +14,8 @@ const PER_MINUTE: i64 = 1500;
 const REFILL_MS: i64 = 60_000 / PER_MINUTE;
 
 async fn round_trips(app: &TestApp, base: &str) -> i64 {
-    let metrics = app
-        .http
-        .get(format!("{base}/metrics"))
-        .send()
+    app.metrics(base)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metrics
         .lines()
         .find_map(|l| l.strip_prefix("crm_gateway_redis_round_trips_total "))
         .and_then(|v| v.trim().parse().ok())

@@ -364,15 +364,7 @@ async fn two_gateways_on_one_redis_share_the_limit() {
     assert_eq!(h.remaining.as_deref(), Some("0"));
     assert_eq!(call(&app, &second, "/api/auth/me", &key).await.0, 429);
     assert_eq!(call(&app, &app.base, "/api/auth/me", &key).await.0, 429);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics(&app.base).await;
     assert!(
         metrics.contains("crm_gateway_rate_limited_total 1"),
         "{metrics}"

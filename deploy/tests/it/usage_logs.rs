@@ -235,15 +235,7 @@ async fn under_load_every_entry_is_either_stored_or_counted_as_dropped() {
     assert!(settled.is_some(), "sent {sent} + dropped {dropped} != 60");
     let stored = logs(&app, &owner.token, &id, "").await.1["pagination"]["total"].clone();
     assert_eq!(stored, sent, "every entry sent is stored");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics(&app.base).await;
     assert!(metrics.contains(&format!("crm_gateway_request_logs_dropped_total {dropped}")));
     app.stack.stop().await;
 }

@@ -16,6 +16,7 @@ use std::{
     sync::Mutex,
     time::{Duration, Instant},
 };
+use tokio::sync::watch;
 
 /// How long leased cells may be used.
 pub const TTL: Duration = Duration::from_millis(250);
@@ -42,14 +43,19 @@ struct Entry {
     /// Calls of this plan since `period_start` (one lease period): the size of the next ask.
     seen: u32,
     period_start: Instant,
+    /// Bumped whenever an ask is settled, waking the calls that waited for it.
+    settled: watch::Sender<u64>,
 }
 
 /// What a call does next.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Take {
     /// Admitted from a lease; per window, how far its theoretical arrival time lies ahead
     /// now with this call counted and the cells still leased given back (µs).
     Served(Vec<i64>),
+    /// Another call of the plan is asking for a lease: wait until it is settled, then take
+    /// again (most of the time from the new lease, instead of each asking Redis meanwhile).
+    Wait(watch::Receiver<u64>),
     /// Ask Redis: the call itself plus `want` cells to lease, returning `refund` cells of an
     /// expired lease.
     Ask {
@@ -60,6 +66,20 @@ pub enum Take {
     },
 }
 
+impl PartialEq for Take {
+    /// Two waits are alike whatever they wait on.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Served(a), Self::Served(b)) => a == b,
+            (Self::Wait(_), Self::Wait(_)) => true,
+            (Self::Ask { want, refund }, Self::Ask { want: w, refund: r }) => {
+                (want, refund) == (w, r)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The leases of one gateway, by plan (its buckets' names).
 #[derive(Default)]
 pub struct Leases {
@@ -68,8 +88,9 @@ pub struct Leases {
 
 impl Leases {
     /// Admits a call of `plan` (the plan's signature) from its lease, or says what to ask.
-    /// `intervals_us` are the emission intervals of the plan's windows.
-    pub fn take(&self, plan: &str, intervals_us: &[u64], now: Instant) -> Take {
+    /// `intervals_us` are the emission intervals of the plan's windows. `first` is false when
+    /// the call takes again after waiting: it is not counted twice and does not wait again.
+    pub fn take(&self, plan: &str, intervals_us: &[u64], now: Instant, first: bool) -> Take {
         let mut map = self.by_plan.lock().unwrap_or_else(|p| p.into_inner());
         let e = match map.get_mut(plan) {
             Some(e) => e,
@@ -80,13 +101,16 @@ impl Leases {
                 asking: None,
                 seen: 0,
                 period_start: now,
+                settled: watch::Sender::new(0),
             }),
         };
         if now.duration_since(e.period_start) > TTL {
             e.period_start = now;
             e.seen = 0;
         }
-        e.seen = e.seen.saturating_add(1);
+        if first {
+            e.seen = e.seen.saturating_add(1);
+        }
         let age = now.duration_since(e.granted_at);
         if e.left > 0 && age <= TTL && e.ahead_us.len() == intervals_us.len() {
             e.left -= 1;
@@ -102,6 +126,9 @@ impl Leases {
         }
         let refund = std::mem::take(&mut e.left);
         let asking = e.asking.is_some_and(|at| now.duration_since(at) <= TTL);
+        if asking && first && refund == 0 {
+            return Take::Wait(e.settled.subscribe());
+        }
         let want = if asking {
             0
         } else {
@@ -123,6 +150,7 @@ impl Leases {
         if let Some(e) = map.get_mut(plan) {
             if want > 0 {
                 e.asking = None;
+                e.settled.send_modify(|n| *n += 1);
             }
             if granted > 0 {
                 e.left += granted;
@@ -152,44 +180,71 @@ mod tests {
         let leases = Leases::default();
         let t0 = Instant::now();
         // First call: nothing to go on, ask for nothing beyond itself.
-        assert_eq!(leases.take("p", &[T], t0), Take::Ask { want: 0, refund: 0 });
+        assert_eq!(
+            leases.take("p", &[T], t0, true),
+            Take::Ask { want: 0, refund: 0 }
+        );
         // Second call in the same period: ask for one more.
-        assert_eq!(leases.take("p", &[T], t0), Take::Ask { want: 1, refund: 0 });
-        // While that ask is out, others do not ask again.
-        assert_eq!(leases.take("p", &[T], t0), Take::Ask { want: 0, refund: 0 });
+        assert_eq!(
+            leases.take("p", &[T], t0, true),
+            Take::Ask { want: 1, refund: 0 }
+        );
+        // While that ask is out, others wait for it instead of asking too.
+        let Take::Wait(waiting) = leases.take("p", &[T], t0, true) else {
+            panic!("waits")
+        };
+        assert!(!waiting.has_changed().unwrap());
         // Granted 3 cells; TAT 4 cells ahead after the grant (the call + 3).
         leases.settle("p", 1, 3, &[4 * T as i64], t0);
+        assert!(waiting.has_changed().unwrap(), "the waiting call is woken");
         // Each served call counts itself and gives back what is still leased.
-        assert_eq!(leases.take("p", &[T], t0), Take::Served(vec![2 * T as i64]));
-        assert_eq!(leases.take("p", &[T], t0), Take::Served(vec![3 * T as i64]));
-        assert_eq!(leases.take("p", &[T], t0), Take::Served(vec![4 * T as i64]));
-        // Spent: ask again, for the calls seen this period.
-        assert_eq!(leases.take("p", &[T], t0), Take::Ask { want: 6, refund: 0 });
+        assert_eq!(
+            leases.take("p", &[T], t0, false),
+            Take::Served(vec![2 * T as i64])
+        );
+        assert_eq!(
+            leases.take("p", &[T], t0, true),
+            Take::Served(vec![3 * T as i64])
+        );
+        assert_eq!(
+            leases.take("p", &[T], t0, true),
+            Take::Served(vec![4 * T as i64])
+        );
+        // Spent: ask again, for the calls seen this period (the waiter counted once).
+        assert_eq!(
+            leases.take("p", &[T], t0, true),
+            Take::Ask { want: 5, refund: 0 }
+        );
+        // A call that already waited once asks rather than wait again.
+        assert_eq!(
+            leases.take("p", &[T], t0, false),
+            Take::Ask { want: 0, refund: 0 }
+        );
     }
 
     #[test]
     fn an_expired_lease_is_given_back_with_the_next_ask() {
         let leases = Leases::default();
         let t0 = Instant::now();
-        leases.take("p", &[T], t0);
-        let Take::Ask { want, .. } = leases.take("p", &[T], t0) else {
+        leases.take("p", &[T], t0, true);
+        let Take::Ask { want, .. } = leases.take("p", &[T], t0, true) else {
             panic!("asks")
         };
         leases.settle("p", want, 5, &[6 * T as i64], t0);
-        assert!(matches!(leases.take("p", &[T], t0), Take::Served(_)));
+        assert!(matches!(leases.take("p", &[T], t0, true), Take::Served(_)));
         let later = t0 + TTL + Duration::from_millis(1);
         assert_eq!(
-            leases.take("p", &[T], later),
+            leases.take("p", &[T], later, true),
             Take::Ask { want: 0, refund: 4 }
         );
         // Refused or unanswered asks free the plan to ask again.
-        let Take::Ask { want, .. } = leases.take("p", &[T], later) else {
+        let Take::Ask { want, .. } = leases.take("p", &[T], later, true) else {
             panic!("asks")
         };
         assert_eq!(want, 1);
         leases.settle("p", want, 0, &[], later);
         assert_eq!(
-            leases.take("p", &[T], later),
+            leases.take("p", &[T], later, true),
             Take::Ask { want: 2, refund: 0 }
         );
         leases.prune(later + IDLE);

@@ -264,9 +264,20 @@ impl SharedBuckets {
     pub async fn check(&self, plan: &Plan) -> Option<Decision> {
         let intervals: Vec<u64> = plan.windows.iter().map(|w| w.interval_us()).collect();
         let signature = signature(plan);
-        let (want, refund) = match self.leases.take(&signature, &intervals, Instant::now()) {
-            Take::Served(ahead) => return Some(decide(plan, true, &ahead, &intervals)),
-            Take::Ask { want, refund } => (want, refund),
+        let mut first = true;
+        let (want, refund) = loop {
+            match self
+                .leases
+                .take(&signature, &intervals, Instant::now(), first)
+            {
+                Take::Served(ahead) => return Some(decide(plan, true, &ahead, &intervals)),
+                Take::Ask { want, refund } => break (want, refund),
+                Take::Wait(mut settled) => {
+                    first = false;
+                    // A lost ask (its call dropped) is forgotten after the lease period.
+                    let _ = tokio::time::timeout(lease::TTL, settled.changed()).await;
+                }
+            }
         };
         let reply = self.ask(plan, &intervals, want, refund).await;
         let granted = reply

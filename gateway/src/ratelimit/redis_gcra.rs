@@ -263,6 +263,16 @@ impl SharedBuckets {
     /// `None` when Redis is away or busy (the caller limits locally).
     pub async fn check(&self, plan: &Plan) -> Option<Decision> {
         let intervals: Vec<u64> = plan.windows.iter().map(|w| w.interval_us()).collect();
+        // Buckets too small ever to be leased (every seed tier, the defaults, per-address
+        // limits) keep no lease book entry: no signature, lock or map slot per call.
+        if plan
+            .windows
+            .iter()
+            .any(|w| u64::from(w.capacity) <= lease::MIN_ROOM)
+        {
+            let reply = self.ask(plan, &intervals, 0, 0).await?;
+            return Some(decide(plan, reply[0] == 1, &reply[2..], &intervals));
+        }
         let signature = signature(plan);
         let mut first = true;
         let (want, refund) = loop {

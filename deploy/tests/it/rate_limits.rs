@@ -61,8 +61,9 @@ impl Headers {
 }
 
 // Sends until refused; the bucket refills one request every period/limit meanwhile, so
-// the count accepted is the limit plus what refilled while the loop ran.
-async fn accepted_until_429<F, Fut>(limit: u32, mut send: F) -> (u32, u32)
+// the count accepted is the limit plus what refilled while the loop ran. Returns that count,
+// the refill bound and the refusal's body.
+async fn accepted_until_429<F, Fut>(limit: u32, mut send: F) -> (u32, u32, Value)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = (u16, Headers, Value)>,
@@ -70,11 +71,11 @@ where
     let start = std::time::Instant::now();
     let mut accepted = 0;
     loop {
-        let (s, h, _) = send().await;
+        let (s, h, body) = send().await;
         assert_eq!(h.limit, Some(limit.to_string()));
         if s == 429 {
             let refilled = (start.elapsed().as_millis() as u32) / (60_000 / limit) + 1;
-            return (accepted, refilled);
+            return (accepted, refilled, body);
         }
         assert_eq!(s, 200);
         accepted += 1;
@@ -151,11 +152,11 @@ async fn seed_004_defaults_are_50_per_key_and_100_per_user_token() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
     let (_, key) = key_with(&app, &owner.token, json!({})).await;
-    let (accepted, refilled) =
+    let (accepted, refilled, _) =
         accepted_until_429(50, || call(&app, &app.base, "/api/auth/me", &key)).await;
     assert!((50..=50 + refilled).contains(&accepted), "{accepted}");
     // Creating the key was the user's first request this minute.
-    let (accepted, refilled) = accepted_until_429(100, || async {
+    let (accepted, refilled, _) = accepted_until_429(100, || async {
         answer(
             app.get_as(&owner.token, "/api/auth/me")
                 .send()
@@ -270,14 +271,13 @@ async fn a_route_limit_applies_on_top_of_the_key_limit() {
         Some("\"minute\";q=1000;w=60, \"route\";q=100;w=60")
     );
     assert_eq!(h.limit.as_deref(), Some("100"));
-    let (accepted, refilled) =
+    let (accepted, refilled, refusal) =
         accepted_until_429(100, || call(&app, &app.base, "/api/agents", &key)).await;
     assert!(
         (99..=99 + refilled).contains(&accepted),
         "seed 004: the agents API allows 100 requests per minute ({accepted})"
     );
-    let (_, _, body) = call(&app, &app.base, "/api/agents", &key).await;
-    assert_eq!(body["details"]["window"], "route");
+    assert_eq!(refusal["details"]["window"], "route");
     let (s, h, _) = call(&app, &app.base, "/api/auth/me", &key).await;
     assert_eq!(s, 200, "other endpoints keep the key's own limit");
     assert_eq!(h.limit.as_deref(), Some("1000"));

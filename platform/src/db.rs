@@ -24,7 +24,13 @@ pub fn is_postgres(url: &str) -> bool {
 
 /// Connects; on Postgres creates `schema` if needed and puts it first on the search path.
 pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_pool(url, schema, if is_postgres(url) { 16 } else { 4 }).await
+    connect_pool(
+        url,
+        schema,
+        if is_postgres(url) { 16 } else { 4 },
+        sqlite_settings,
+    )
+    .await
 }
 
 /// On SQLite, a connection of its own for a steady stream of bulk writes (the request log);
@@ -39,13 +45,24 @@ pub async fn connect_bulk_writer(
     if is_postgres(url) {
         return Ok(None);
     }
-    connect_pool(url, schema, 1).await.map(Some)
+    connect_pool(url, schema, 1, |o| {
+        // Each of its commits rewrites the same hot pages (the last index page of every busy
+        // key); checkpointing every few commits instead of after each (the default threshold,
+        // 1 000 pages, is about one commit) copies each such page to the database once.
+        sqlite_settings(o).pragma("wal_autocheckpoint", BULK_CHECKPOINT_PAGES.to_string())
+    })
+    .await
+    .map(Some)
 }
+
+/// WAL pages after which the bulk writer's commit checkpoints (32 MiB of 4 KiB pages).
+const BULK_CHECKPOINT_PAGES: u32 = 8192;
 
 async fn connect_pool(
     url: &str,
     schema: &str,
     max_connections: u32,
+    sqlite: fn(SqliteConnectOptions) -> SqliteConnectOptions,
 ) -> Result<DatabaseConnection, DbErr> {
     if let Some(dir) = sqlite_parent_dir(url) {
         std::fs::create_dir_all(dir)
@@ -66,7 +83,7 @@ async fn connect_pool(
         admin.close().await?;
         options.set_schema_search_path(schema.to_owned());
     } else {
-        options.map_sqlx_sqlite_opts(sqlite_settings);
+        options.map_sqlx_sqlite_opts(sqlite);
     }
     Database::connect(options).await
 }

@@ -119,12 +119,12 @@ pub async fn serve(
             owner.workspace_id, owner.email, owner.password
         );
     }
-    let log_writer = crm_platform::db::connect_bulk_writer(&config.database_url, "auth")
+    let usage_writer = crm_platform::db::connect_bulk_writer(&config.database_url, "auth")
         .await?
         .unwrap_or_else(|| db.clone());
     let state = AuthState {
         db: db.clone(),
-        log_writer,
+        usage_writer,
         jwt: JwtKeys::hs256(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience),
         bus,
         token_ttl_secs: config.token_ttl_secs,

@@ -257,22 +257,38 @@ async fn keys_cannot_manage_keys_and_viewers_cannot_mint() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn use_is_recorded_in_last_used_at() {
+async fn use_is_recorded_in_last_used_at_and_the_request_count() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
     let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
-    assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
-    let recorded = within(Duration::from_secs(3), || async {
-        let (_, b) = app
-            .send(app.get_as(&owner.token, &format!("/api/api-keys/{id}")))
-            .await;
-        b["data"]["last_used_at"].is_string()
+    let (other, other_key) = app.key(&owner.token, &["contacts:read"]).await;
+    for _ in 0..3 {
+        assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
+    }
+    assert_eq!(app.get_with_key("/api/auth/me", &other_key).await.0, 200);
+    let view = |id: String| {
+        let app = &app;
+        let token = owner.token.clone();
+        async move {
+            let (_, b) = app
+                .send(app.get_as(&token, &format!("/api/api-keys/{id}")))
+                .await;
+            b["data"].clone()
+        }
+    };
+    // Both keys' use travels in one report, applied in one statement.
+    let counted = within(Duration::from_secs(4), || async {
+        view(id.clone()).await["request_count"] == 3
+            && view(other.clone()).await["request_count"] == 1
     })
     .await;
     assert!(
-        recorded.is_some(),
-        "last_used_at is set after the usage batch is flushed"
+        counted.is_some(),
+        "request counts reach 3 and 1 after the usage report"
     );
+    for key in [id, other] {
+        assert!(view(key).await["last_used_at"].is_string());
+    }
     app.stack.stop().await;
 }
 

@@ -23,9 +23,9 @@ use sea_orm::DatabaseConnection;
 pub struct AuthState {
     /// svc-auth's database.
     pub db: DatabaseConnection,
-    /// Where request-log batches are written: on SQLite a connection of their own
-    /// (`crm_platform::db::connect_bulk_writer`), else `db`.
-    pub log_writer: DatabaseConnection,
+    /// Where gateways' usage reports (request-log batches, key use counts) are written: on
+    /// SQLite a connection of their own (`crm_platform::db::connect_bulk_writer`), else `db`.
+    pub usage_writer: DatabaseConnection,
     /// Keys for the tokens svc-auth mints.
     pub jwt: JwtKeys,
     /// Where key changes are announced to gateways.

@@ -70,7 +70,7 @@ pub async fn record(state: &AuthState, batch: Vec<NewLog>) -> Result<usize, Stat
             timestamp: l.timestamp.trunc_subsecs(3),
         })
         .collect();
-    store::insert_batch(&state.log_writer, rows).await?;
+    store::insert_batch(&state.usage_writer, rows).await?;
     Ok(n)
 }
 

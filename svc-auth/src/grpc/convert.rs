@@ -37,6 +37,7 @@ pub fn api_key(k: ApiKey) -> pb::ApiKey {
         scopes: scopes.to_vec(),
         status: state.as_str().to_owned(),
         last_used_at: ts_opt(k.last_used_at),
+        request_count: k.request_count,
         expires_at: ts_opt(k.expires_at),
         is_active: k.is_active && k.revoked_at.is_none(),
         created_at: Some(ts(k.created_at)),

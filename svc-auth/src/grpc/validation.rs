@@ -151,20 +151,23 @@ impl KeyValidationService for KeyValidationApi {
         request: Request<pb::RecordKeyUsageRequest>,
     ) -> Result<Response<pb::RecordKeyUsageResponse>, Status> {
         require_service(&request)?;
-        for u in request.into_inner().usage {
-            let at = match &u.last_used_at {
-                Some(t) => from_ts(t, "last_used_at")?,
-                None => Utc::now(),
-            };
-            key_store::record_usage(
-                &self.state.db,
-                &u.workspace_id,
-                &u.api_key_id,
-                u.requests.max(0),
-                at,
-            )
-            .await?;
-        }
+        let usage = request
+            .into_inner()
+            .usage
+            .into_iter()
+            .map(|u| {
+                Ok(key_store::KeyUse {
+                    at: match &u.last_used_at {
+                        Some(t) => from_ts(t, "last_used_at")?,
+                        None => Utc::now(),
+                    },
+                    workspace_id: u.workspace_id,
+                    key_id: u.api_key_id,
+                    requests: u.requests.max(0),
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        key_store::record_usage(&self.state.usage_writer, usage).await?;
         Ok(Response::new(pb::RecordKeyUsageResponse {}))
     }
 

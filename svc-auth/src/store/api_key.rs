@@ -1,13 +1,13 @@
 //! The `api_keys` table. Rows are never physically removed: deleting sets `deleted_at` so
 //! the audit trail (who made it, when it was used) stays.
 
-use super::{db_error, entities::api_keys};
+use super::{db_error, entities::api_keys, values_placeholders};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait},
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
 };
+use std::sync::OnceLock;
 use tonic::Status;
 
 pub use api_keys::{ActiveModel, Model};
@@ -115,24 +115,76 @@ pub async fn find_by_previous_hash_global(
         .map_err(db_error("find api key by previous hash"))
 }
 
-/// Records use of keys reported by a gateway: bumps `last_used_at` and the request count.
-pub async fn record_usage(
-    db: &DatabaseConnection,
-    workspace_id: &str,
-    key_id: &str,
-    requests: i64,
-    at: DateTime<Utc>,
-) -> Result<(), Status> {
-    api_keys::Entity::update_many()
-        .col_expr(api_keys::Column::LastUsedAt, Expr::value(at))
-        .col_expr(
-            api_keys::Column::RequestCount,
-            Expr::col(api_keys::Column::RequestCount).add(requests),
-        )
-        .filter(api_keys::Column::WorkspaceId.eq(workspace_id))
-        .filter(api_keys::Column::Id.eq(key_id))
-        .exec(db)
-        .await
-        .map_err(db_error("record api key usage"))?;
-    Ok(())
+/// One key's use since a gateway's last report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    /// Workspace of the key.
+    pub workspace_id: String,
+    /// The key.
+    pub key_id: String,
+    /// Requests made with it.
+    pub requests: i64,
+    /// When it was last used.
+    pub at: DateTime<Utc>,
+}
+
+/// Keys per `UPDATE`; a fixed size keeps the statement text, and so its prepared plan, the
+/// same from report to report.
+const KEYS_PER_UPDATE: usize = 100;
+
+/// `UPDATE api_keys ... FROM (VALUES ...)` for `rows` keys (`column1`..`column4` are the
+/// names SQLite and Postgres both give the columns of a `VALUES` list).
+fn usage_sql(backend: DbBackend, rows: usize) -> String {
+    format!(
+        "UPDATE api_keys SET last_used_at = v.column4, \
+         request_count = api_keys.request_count + v.column3 \
+         FROM (VALUES {}) AS v \
+         WHERE api_keys.workspace_id = v.column1 AND api_keys.id = v.column2",
+        values_placeholders(backend, rows, 4)
+    )
+}
+
+/// Records the use of keys a gateway reports: bumps `last_used_at` and the request count,
+/// for all of them in one transaction of a few statements. One statement per key, each its
+/// own commit, cost a disk sync per key on SQLite every report when many keys are busy.
+/// Keys are updated in (workspace, key) order so that two gateways reporting at once take
+/// row locks in the same order on Postgres instead of deadlocking.
+pub async fn record_usage(db: &DatabaseConnection, mut usage: Vec<KeyUse>) -> Result<(), Status> {
+    static FULL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+    usage.sort_by(|a, b| (&a.workspace_id, &a.key_id).cmp(&(&b.workspace_id, &b.key_id)));
+    // A key reported twice in one batch counts twice; an UPDATE would apply only one row.
+    usage.dedup_by(|later, kept| {
+        let same = later.workspace_id == kept.workspace_id && later.key_id == kept.key_id;
+        if same {
+            kept.requests += later.requests;
+            kept.at = kept.at.max(later.at);
+        }
+        same
+    });
+    if usage.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let full = FULL[usize::from(backend == DbBackend::Postgres)]
+        .get_or_init(|| usage_sql(backend, KEYS_PER_UPDATE));
+    let txn = db.begin().await.map_err(db_error("begin api key usage"))?;
+    for chunk in usage.chunks(KEYS_PER_UPDATE) {
+        let sql = if chunk.len() == KEYS_PER_UPDATE {
+            full.clone()
+        } else {
+            usage_sql(backend, chunk.len())
+        };
+        let values = chunk.iter().flat_map(|u| -> [Value; 4] {
+            [
+                u.workspace_id.clone().into(),
+                u.key_id.clone().into(),
+                u.requests.into(),
+                u.at.into(),
+            ]
+        });
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .map_err(db_error("record api key usage"))?;
+    }
+    txn.commit().await.map_err(db_error("commit api key usage"))
 }

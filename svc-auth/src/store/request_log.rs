@@ -2,14 +2,14 @@
 //! aggregates, and the retention prune. Aggregates are plain COUNT/SUM with GROUP BY (the
 //! average is computed from the sum, since AVG's type differs between SQLite and Postgres).
 
-use super::{db_error, entities::api_request_logs as logs};
+use super::{db_error, entities::api_request_logs as logs, values_placeholders};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
     sea_query::{Expr, Func},
 };
-use std::{fmt::Write, sync::OnceLock};
+use std::sync::OnceLock;
 use tonic::Status;
 
 pub use logs::Model;
@@ -101,24 +101,21 @@ fn values(row: Model) -> [Value; COLUMN_COUNT] {
 }
 
 /// `INSERT ... VALUES (...), ...` for `rows` rows in the backend's placeholder style.
+///
+/// On SQLite the statement is `INSERT OR ROLLBACK`: a failing row then rolls the whole batch
+/// back, as the transaction's error path does anyway, instead of undoing just its statement.
+/// Being able to undo one statement of many costs SQLite a copy of every page each statement
+/// first touches (its statement journal); with many keys a chunk's rows land on as many
+/// index pages, and those copies were a quarter of the writer's time.
 fn insert_sql(backend: DbBackend, rows: usize) -> String {
-    let mut sql = format!("INSERT INTO api_request_logs ({COLUMNS}) VALUES ");
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..COLUMN_COUNT {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            match backend {
-                DbBackend::Postgres => {
-                    let _ = write!(sql, "${}", r * COLUMN_COUNT + c + 1);
-                }
-                _ => sql.push('?'),
-            }
-        }
-        sql.push(')');
-    }
-    sql
+    let verb = match backend {
+        DbBackend::Sqlite => "INSERT OR ROLLBACK",
+        _ => "INSERT",
+    };
+    format!(
+        "{verb} INTO api_request_logs ({COLUMNS}) VALUES {}",
+        values_placeholders(backend, rows, COLUMN_COUNT)
+    )
 }
 
 /// Inserts a batch reported by a gateway, in one transaction. The SQL is written here rather

@@ -22,6 +22,11 @@ use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+
+/// Largest message `KeyValidationService` accepts: a gateway's request-log batch (at most
+/// 15 000 entries of at most about 1 KiB each by default) with room to spare.
+const MAX_USAGE_REPORT_BYTES: usize = 32 << 20;
 
 /// svc-auth's configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -157,8 +162,10 @@ pub async fn serve(
                 },
                 verifier.interceptor(),
             ))
-            .add_service(KeyValidationServiceServer::with_interceptor(
-                grpc::validation::KeyValidationApi { state },
+            .add_service(InterceptedService::new(
+                // Gateways' request-log batches run to several MiB (the default limit is 4).
+                KeyValidationServiceServer::new(grpc::validation::KeyValidationApi { state })
+                    .max_decoding_message_size(MAX_USAGE_REPORT_BYTES),
                 verifier.interceptor(),
             ))
     })

@@ -18,8 +18,14 @@ use std::{
 };
 use tokio::sync::watch;
 
-/// How long leased cells may be used.
-pub const TTL: Duration = Duration::from_millis(250);
+/// How long leased cells may be used, and the period whose calls size the next lease. A
+/// second lets a caller making only a few calls a second (many quiet partners) be served
+/// from leases too: with a quarter second its leases were a cell or two and a third of its
+/// calls still went to Redis.
+pub const TTL: Duration = Duration::from_secs(1);
+/// How long an unanswered ask keeps other calls of its plan waiting (its call may have been
+/// dropped); far longer than a round trip to Redis.
+pub const ASK_PATIENCE: Duration = Duration::from_millis(250);
 /// Most cells asked for at once.
 pub const MAX_LEASE: u32 = 256;
 /// Fewest cells every window of a plan must have left for the script to grant a lease.
@@ -38,10 +44,14 @@ struct Entry {
     /// (µs) right after the grant, leased cells included.
     ahead_us: Vec<i64>,
     /// When a call of this plan asked Redis for a lease that is not settled yet; others do
-    /// not ask too. An ask older than [`TTL`] is forgotten (its call may have been dropped).
+    /// not ask too. An ask older than [`ASK_PATIENCE`] is forgotten.
     asking: Option<Instant>,
     /// Calls of this plan since `period_start` (one lease period): the size of the next ask.
     seen: u32,
+    /// Calls in the period before, when it ended less than a period ago: the least the next
+    /// ask asks for, so a caller making a few calls a period is not asked about call by call
+    /// each time a period starts.
+    last_seen: u32,
     period_start: Instant,
     /// Bumped whenever an ask is settled, waking the calls that waited for it.
     settled: watch::Sender<u64>,
@@ -101,11 +111,14 @@ impl Leases {
                 ahead_us: Vec::new(),
                 asking: None,
                 seen: 0,
+                last_seen: 0,
                 period_start: now,
                 settled: watch::Sender::new(0),
             }),
         };
-        if now.duration_since(e.period_start) > TTL {
+        let since = now.duration_since(e.period_start);
+        if since > TTL {
+            e.last_seen = if since > 2 * TTL { 0 } else { e.seen };
             e.period_start = now;
             e.seen = 0;
         }
@@ -126,14 +139,16 @@ impl Leases {
             );
         }
         let refund = std::mem::take(&mut e.left);
-        let asking = e.asking.is_some_and(|at| now.duration_since(at) <= TTL);
+        let asking = e
+            .asking
+            .is_some_and(|at| now.duration_since(at) <= ASK_PATIENCE);
         if asking && first && refund == 0 {
             return Take::Wait(e.settled.subscribe());
         }
         let want = if asking {
             0
         } else {
-            e.seen.saturating_sub(1).min(MAX_LEASE)
+            e.seen.saturating_sub(1).max(e.last_seen).min(MAX_LEASE)
         };
         if want > 0 {
             e.asking = Some(now);
@@ -234,21 +249,25 @@ mod tests {
         leases.settle("p", want, 5, &[6 * T as i64], t0);
         assert!(matches!(leases.take("p", &[T], t0, true), Take::Served(_)));
         let later = t0 + TTL + Duration::from_millis(1);
+        // The last period's three calls size the ask.
         assert_eq!(
             leases.take("p", &[T], later, true),
-            Take::Ask { want: 0, refund: 4 }
+            Take::Ask { want: 3, refund: 4 }
         );
         // Refused or unanswered asks free the plan to ask again.
-        let Take::Ask { want, .. } = leases.take("p", &[T], later, true) else {
-            panic!("asks")
-        };
-        assert_eq!(want, 1);
-        leases.settle("p", want, 0, &[], later);
+        leases.settle("p", 3, 0, &[], later);
         assert_eq!(
             leases.take("p", &[T], later, true),
-            Take::Ask { want: 2, refund: 0 }
+            Take::Ask { want: 3, refund: 0 }
         );
-        leases.prune(later + IDLE);
+        leases.settle("p", 3, 0, &[], later);
+        // After a pause longer than a period, only this period's calls count.
+        let idle = later + 3 * TTL;
+        assert_eq!(
+            leases.take("p", &[T], idle, true),
+            Take::Ask { want: 0, refund: 0 }
+        );
+        leases.prune(idle + IDLE);
         assert!(leases.by_plan.lock().unwrap().is_empty());
     }
 }

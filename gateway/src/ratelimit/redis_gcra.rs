@@ -284,8 +284,8 @@ impl SharedBuckets {
                 Take::Ask { want, refund } => break (want, refund),
                 Take::Wait(mut settled) => {
                     first = false;
-                    // A lost ask (its call dropped) is forgotten after the lease period.
-                    let _ = tokio::time::timeout(lease::TTL, settled.changed()).await;
+                    // A lost ask (its call dropped) is forgotten after a while.
+                    let _ = tokio::time::timeout(lease::ASK_PATIENCE, settled.changed()).await;
                 }
             }
         };

@@ -21,6 +21,25 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+/// Longest user agent kept, in bytes (svc-auth keeps up to 512 characters).
+const MAX_USER_AGENT: usize = 512;
+/// Longest request id kept, in bytes.
+const MAX_REQUEST_ID: usize = 128;
+/// Longest endpoint kept, in bytes (route templates and gRPC paths are far shorter; this
+/// bounds a path no route matched).
+const MAX_ENDPOINT: usize = 256;
+
+/// The first `max` bytes of `text`, cut at a character boundary. With every text of an entry
+/// capped, an entry is at most about 1 KiB: the buffer's memory stays bounded whatever
+/// callers send, and a full batch fits svc-auth's message limit.
+fn capped(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
 /// How often queued entries are taken off the queue (and full batches sent).
 const DRAIN_EVERY: Duration = Duration::from_millis(100);
 
@@ -32,7 +51,8 @@ pub struct RequestLogConfig {
     pub enabled: bool,
     /// Entries held in memory at most; beyond it new entries are dropped and counted.
     pub buffer: usize,
-    /// Entries per `RecordRequestLogs` call.
+    /// Entries per `RecordRequestLogs` call, at most. On SQLite each batch commits a page per
+    /// busy key, so under load from many keys fewer, larger batches cost much less per entry.
     pub batch: usize,
 }
 
@@ -41,7 +61,7 @@ impl Default for RequestLogConfig {
         Self {
             enabled: true,
             buffer: 50_000,
-            batch: 5_000,
+            batch: 15_000,
         }
     }
 }
@@ -60,12 +80,16 @@ pub struct Seen {
 impl Seen {
     /// Notes the arrival of a request from `ip`.
     pub fn new(headers: &http::HeaderMap, ip: std::net::IpAddr) -> Self {
-        let text = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
+        // Capped here, not only where stored, so the buffer's memory stays bounded whatever
+        // headers callers send.
+        let text = |name: &str, max: usize| {
+            capped(
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default(),
+                max,
+            )
         };
         let now = chrono::Utc::now();
         Self {
@@ -75,8 +99,8 @@ impl Seen {
                 nanos: now.timestamp_subsec_nanos() as i32,
             },
             ip,
-            user_agent: text("user-agent"),
-            request_id: text("x-request-id"),
+            user_agent: text("user-agent", MAX_USER_AGENT),
+            request_id: text("x-request-id", MAX_REQUEST_ID),
             request_bytes: headers
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
@@ -149,7 +173,7 @@ impl RequestLogger {
             workspace_id: key.workspace_id.clone(),
             api_key_id: key.api_key_id.clone(),
             method: method.to_owned(),
-            endpoint: endpoint.to_owned(),
+            endpoint: capped(endpoint, MAX_ENDPOINT),
             status_code: u32::from(status),
             response_time_ms: seen.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
             request_ip: seen.ip.to_string(),
@@ -273,5 +297,17 @@ mod tests {
         });
         off.log(RequestLog::default());
         assert_eq!(off.dropped(), 0);
+    }
+
+    #[test]
+    fn texts_are_capped_at_a_character_boundary() {
+        assert_eq!(capped("abc", 5), "abc");
+        assert_eq!(capped("abcdef", 3), "abc");
+        // 'ğ' is two bytes: a cap falling inside it keeps the whole characters before it.
+        assert_eq!(capped("ağc", 2), "a");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("user-agent", "x".repeat(10_000).parse().unwrap());
+        let seen = Seen::new(&headers, std::net::Ipv4Addr::LOCALHOST.into());
+        assert_eq!(seen.user_agent.len(), MAX_USER_AGENT);
     }
 }

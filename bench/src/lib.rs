@@ -152,7 +152,28 @@ impl Drop for Server {
 
 /// CPU time (user + system) of a process so far, from /proc/PID/stat.
 pub fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+}
+
+/// CPU time so far of a process's threads whose name starts with `prefix` (e.g. SQLite's
+/// connection threads, `sqlx-sqlite-worker`, named `sqlx-sqlite-wor` by the kernel's 15-byte
+/// limit), from /proc/PID/task/*/stat.
+pub fn threads_cpu_time(pid: u32, prefix: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|name| name.trim_end().starts_with(prefix))
+        })
+        .map(|t| stat_cpu(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default()))
+        .sum()
+}
+
+/// utime + stime of a /proc `stat` line.
+fn stat_cpu(stat: &str) -> Duration {
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();

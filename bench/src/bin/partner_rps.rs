@@ -4,7 +4,8 @@
 //! (`CRM_RATE_LIMITS__ENABLED=false`, `CRM_REQUEST_LOG__ENABLED=false`), phases interleaved
 //! off/on/off/on so drift on the shared cores hits both alike. Prints requests/s, the ratio
 //! kept, Redis round trips per request (from the gateway's `/metrics`) and server CPU time
-//! per request (/proc/PID/stat). With `REDIS_URL` set both servers use that Redis, so the
+//! per request (/proc/PID/stat), and the CPU of the ON server's SQLite threads per logged
+//! entry. With `REDIS_URL` set both servers use that Redis, so the
 //! limits are the shared GCRA script; without it they are governor, in-process.
 //!
 //! `cargo run --release -p crm-bench --bin partner_rps -- [concurrency] [seconds per phase] [on] [rounds] [keys]`
@@ -16,13 +17,16 @@
 //! and the ratio of the summed rates; on shared cores single pairs swing by several points.
 
 use bytes::Bytes;
-use crm_bench::{Run, Server, measure, metric, redis_cpu};
+use crm_bench::{Run, Server, measure, metric, redis_cpu, threads_cpu_time};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
 };
+
+/// Name (as the kernel truncates it) of SQLite's connection threads.
+const SQLITE_THREADS: &str = "sqlx-sqlite";
 
 struct Side {
     server: Server,
@@ -79,6 +83,9 @@ async fn main() -> anyhow::Result<()> {
             measured: 0,
         });
     }
+    // The request log's database work runs on SQLite's connection threads, after the calls
+    // it logs: measured over the whole run and divided by the entries written.
+    let sqlite_before = threads_cpu_time(sides[1].server.pid(), SQLITE_THREADS);
     println!(
         "concurrency {concurrency}, {seconds} s per phase, {rounds} rounds of OFF then ON, ON = {what}, {key_count} key(s), redis: {}",
         redis.as_deref().unwrap_or("none (governor in-process)")
@@ -163,8 +170,19 @@ async fn main() -> anyhow::Result<()> {
             per_request(off)
         );
     }
+    if log {
+        // Let the last report land (they go every 2 s).
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    }
     let logged = metric(&on.server.base, "crm_gateway_request_logs_sent_total").await?;
     let dropped = metric(&on.server.base, "crm_gateway_request_logs_dropped_total").await?;
     println!("request log (ON): {logged} entries delivered, {dropped} dropped and counted");
+    if logged > 0 {
+        let sqlite = threads_cpu_time(on.server.pid(), SQLITE_THREADS) - sqlite_before;
+        println!(
+            "SQLite threads' CPU per logged entry (ON): {:.1} µs",
+            sqlite.as_secs_f64() * 1e6 / logged as f64
+        );
+    }
     Ok(())
 }

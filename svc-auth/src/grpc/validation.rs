@@ -157,10 +157,7 @@ impl KeyValidationService for KeyValidationApi {
             .into_iter()
             .map(|u| {
                 Ok(key_store::KeyUse {
-                    at: match &u.last_used_at {
-                        Some(t) => from_ts(t, "last_used_at")?,
-                        None => Utc::now(),
-                    },
+                    at: time_or_now(u.last_used_at.as_ref(), "last_used_at")?,
                     workspace_id: u.workspace_id,
                     key_id: u.api_key_id,
                     requests: u.requests.max(0),
@@ -199,10 +196,7 @@ impl KeyValidationService for KeyValidationApi {
             .into_iter()
             .map(|l| {
                 Ok(request_log::NewLog {
-                    timestamp: match &l.timestamp {
-                        Some(t) => from_ts(t, "timestamp")?,
-                        None => Utc::now(),
-                    },
+                    timestamp: time_or_now(l.timestamp.as_ref(), "timestamp")?,
                     workspace_id: l.workspace_id,
                     api_key_id: l.api_key_id,
                     method: l.method,
@@ -222,4 +216,12 @@ impl KeyValidationService for KeyValidationApi {
             recorded: recorded as u32,
         }))
     }
+}
+
+/// A reported time, or now when the gateway left it out.
+fn time_or_now(
+    t: Option<&prost_types::Timestamp>,
+    field: &'static str,
+) -> Result<chrono::DateTime<Utc>, ApiError> {
+    t.map_or_else(|| Ok(Utc::now()), |t| from_ts(t, field))
 }

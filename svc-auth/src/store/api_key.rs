@@ -1,11 +1,11 @@
 //! The `api_keys` table. Rows are never physically removed: deleting sets `deleted_at` so
 //! the audit trail (who made it, when it was used) stays.
 
-use super::{db_error, entities::api_keys, values_placeholders};
+use super::{ChunkedSql, db_error, entities::api_keys, values_placeholders};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Value,
 };
 use std::sync::OnceLock;
 use tonic::Status;
@@ -128,8 +128,7 @@ pub struct KeyUse {
     pub at: DateTime<Utc>,
 }
 
-/// Keys per `UPDATE`; a fixed size keeps the statement text, and so its prepared plan, the
-/// same from report to report.
+/// Keys per `UPDATE`.
 const KEYS_PER_UPDATE: usize = 100;
 
 /// `UPDATE api_keys ... FROM (VALUES ...)` for `rows` keys (`column1`..`column4` are the
@@ -150,7 +149,12 @@ fn usage_sql(backend: DbBackend, rows: usize) -> String {
 /// Keys are updated in (workspace, key) order so that two gateways reporting at once take
 /// row locks in the same order on Postgres instead of deadlocking.
 pub async fn record_usage(db: &DatabaseConnection, mut usage: Vec<KeyUse>) -> Result<(), Status> {
-    static FULL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+    static UPDATE: ChunkedSql = ChunkedSql {
+        rows_per_statement: KEYS_PER_UPDATE,
+        sql: usage_sql,
+        full: [OnceLock::new(), OnceLock::new()],
+        context: "record api key usage",
+    };
     usage.sort_by(|a, b| (&a.workspace_id, &a.key_id).cmp(&(&b.workspace_id, &b.key_id)));
     // A key reported twice in one batch counts twice; an UPDATE would apply only one row.
     usage.dedup_by(|later, kept| {
@@ -161,30 +165,14 @@ pub async fn record_usage(db: &DatabaseConnection, mut usage: Vec<KeyUse>) -> Re
         }
         same
     });
-    if usage.is_empty() {
-        return Ok(());
-    }
-    let backend = db.get_database_backend();
-    let full = FULL[usize::from(backend == DbBackend::Postgres)]
-        .get_or_init(|| usage_sql(backend, KEYS_PER_UPDATE));
-    let txn = db.begin().await.map_err(db_error("begin api key usage"))?;
-    for chunk in usage.chunks(KEYS_PER_UPDATE) {
-        let sql = if chunk.len() == KEYS_PER_UPDATE {
-            full.clone()
-        } else {
-            usage_sql(backend, chunk.len())
-        };
-        let values = chunk.iter().flat_map(|u| -> [Value; 4] {
+    UPDATE
+        .run(db, usage, |u| -> [Value; 4] {
             [
-                u.workspace_id.clone().into(),
-                u.key_id.clone().into(),
+                u.workspace_id.into(),
+                u.key_id.into(),
                 u.requests.into(),
                 u.at.into(),
             ]
-        });
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await
-            .map_err(db_error("record api key usage"))?;
-    }
-    txn.commit().await.map_err(db_error("commit api key usage"))
+        })
+        .await
 }

@@ -8,8 +8,8 @@ pub mod request_log;
 pub mod workspace;
 
 use crm_platform::error::internal;
-use sea_orm::DbBackend;
-use std::fmt::Write;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value};
+use std::{fmt::Write, sync::OnceLock};
 use tonic::Status;
 
 /// Maps a database error to an opaque internal status, logging the cause here.
@@ -37,6 +37,55 @@ pub(crate) fn values_placeholders(backend: DbBackend, rows: usize, columns: usiz
         sql.push(')');
     }
     sql
+}
+
+/// A multi-row statement whose text depends only on the backend and its row count.
+pub(crate) struct ChunkedSql {
+    /// Rows per statement.
+    pub rows_per_statement: usize,
+    /// The statement for `rows` rows.
+    pub sql: fn(DbBackend, usize) -> String,
+    /// The full-size statement per backend (SQLite, Postgres), written once: the same text
+    /// from batch to batch keeps its prepared plan.
+    pub full: [OnceLock<String>; 2],
+    /// What the statement does, for errors.
+    pub context: &'static str,
+}
+
+impl ChunkedSql {
+    /// Runs `rows` in one transaction, `rows_per_statement` at a time, each row bound as the
+    /// values `values` gives for it.
+    pub(crate) async fn run<T, V>(
+        &self,
+        db: &DatabaseConnection,
+        rows: Vec<T>,
+        values: impl Fn(T) -> V,
+    ) -> Result<(), Status>
+    where
+        V: IntoIterator<Item = Value>,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let backend = db.get_database_backend();
+        let full = self.full[usize::from(backend == DbBackend::Postgres)]
+            .get_or_init(|| (self.sql)(backend, self.rows_per_statement));
+        let txn = db.begin().await.map_err(db_error(self.context))?;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<T> = rows.by_ref().take(self.rows_per_statement).collect();
+            let sql = if chunk.len() == self.rows_per_statement {
+                full.clone()
+            } else {
+                (self.sql)(backend, chunk.len())
+            };
+            let values = chunk.into_iter().flat_map(&values);
+            txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await
+                .map_err(db_error(self.context))?;
+        }
+        txn.commit().await.map_err(db_error(self.context))
+    }
 }
 
 #[cfg(test)]

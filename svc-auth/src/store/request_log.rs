@@ -2,11 +2,11 @@
 //! aggregates, and the retention prune. Aggregates are plain COUNT/SUM with GROUP BY (the
 //! average is computed from the sum, since AVG's type differs between SQLite and Postgres).
 
-use super::{db_error, entities::api_request_logs as logs, values_placeholders};
+use super::{ChunkedSql, db_error, entities::api_request_logs as logs, values_placeholders};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Value,
     sea_query::{Expr, Func},
 };
 use std::sync::OnceLock;
@@ -122,31 +122,13 @@ fn insert_sql(backend: DbBackend, rows: usize) -> String {
 /// than built per row through the entity: on this path, run for every logged request, the
 /// query builder cost more than the database's own work.
 pub async fn insert_batch(db: &DatabaseConnection, rows: Vec<Model>) -> Result<(), Status> {
-    static FULL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let backend = db.get_database_backend();
-    let full = FULL[usize::from(backend == DbBackend::Postgres)]
-        .get_or_init(|| insert_sql(backend, ROWS_PER_INSERT));
-    let txn = db.begin().await.map_err(db_error("begin request logs"))?;
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Model> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        let sql = if chunk.len() == ROWS_PER_INSERT {
-            full.clone()
-        } else {
-            insert_sql(backend, chunk.len())
-        };
-        let values = chunk.into_iter().flat_map(values);
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await
-            .map_err(db_error("insert request logs"))?;
-    }
-    txn.commit()
-        .await
-        .map_err(db_error("commit request logs"))?;
-    Ok(())
+    static INSERT: ChunkedSql = ChunkedSql {
+        rows_per_statement: ROWS_PER_INSERT,
+        sql: insert_sql,
+        full: [OnceLock::new(), OnceLock::new()],
+        context: "insert request logs",
+    };
+    INSERT.run(db, rows, values).await
 }
 
 /// One page of matching requests, newest first, and the total count.

@@ -46,10 +46,18 @@ pub async fn connect_bulk_writer(
         return Ok(None);
     }
     connect_pool(url, schema, 1, |o| {
-        // Each of its commits rewrites the same hot pages (the last index page of every busy
-        // key); checkpointing every few commits instead of after each (the default threshold,
-        // 1 000 pages, is about one commit) copies each such page to the database once.
-        sqlite_settings(o).pragma("wal_autocheckpoint", BULK_CHECKPOINT_PAGES.to_string())
+        sqlite_settings(o)
+            // Each of its commits rewrites the same hot pages (the last index page of every
+            // busy key); checkpointing every few commits instead of after each (the default
+            // threshold, 1 000 pages, is about one commit) copies each page to the database
+            // once.
+            .pragma("wal_autocheckpoint", BULK_CHECKPOINT_PAGES.to_string())
+            // Each statement of a multi-statement transaction keeps a copy of every page it
+            // first touches (its statement journal, so that it alone can be undone); past
+            // 64 KiB SQLite spills it to a temporary file, and with many keys a 50-row insert
+            // touches dozens of index pages: those writes were a quarter of this connection's
+            // time. In memory they are a copy.
+            .pragma("temp_store", "memory")
     })
     .await
     .map(Some)

@@ -101,19 +101,9 @@ fn values(row: Model) -> [Value; COLUMN_COUNT] {
 }
 
 /// `INSERT ... VALUES (...), ...` for `rows` rows in the backend's placeholder style.
-///
-/// On SQLite the statement is `INSERT OR ROLLBACK`: a failing row then rolls the whole batch
-/// back, as the transaction's error path does anyway, instead of undoing just its statement.
-/// Being able to undo one statement of many costs SQLite a copy of every page each statement
-/// first touches (its statement journal); with many keys a chunk's rows land on as many
-/// index pages, and those copies were a quarter of the writer's time.
 fn insert_sql(backend: DbBackend, rows: usize) -> String {
-    let verb = match backend {
-        DbBackend::Sqlite => "INSERT OR ROLLBACK",
-        _ => "INSERT",
-    };
     format!(
-        "{verb} INTO api_request_logs ({COLUMNS}) VALUES {}",
+        "INSERT INTO api_request_logs ({COLUMNS}) VALUES {}",
         values_placeholders(backend, rows, COLUMN_COUNT)
     )
 }

@@ -4,7 +4,7 @@
 
 use crate::{
     helpers::{TestApp, real_redis},
-    rate_limits::{call, key_with},
+    rate_limits::{call, together_on_both, two_gateways_and_key},
 };
 use serde_json::json;
 use std::time::Instant;
@@ -32,10 +32,7 @@ async fn a_busy_key_is_served_from_leases_and_two_gateways_still_share_its_limit
         eprintln!("skipped: needs REDIS_URL");
         return;
     }
-    let mut app = TestApp::spawn().await;
-    let second = format!("http://{}", app.stack.start_extra_gateway().await.unwrap());
-    let owner = app.owner("Acme").await;
-    let (_, key) = key_with(&app, &owner.token, json!({"rateLimitOverride": PER_MINUTE})).await;
+    let (app, second, key) = two_gateways_and_key(json!({"rateLimitOverride": PER_MINUTE})).await;
 
     // One by one on the first gateway: the headers count each call, leased or not.
     let start = Instant::now();
@@ -77,18 +74,8 @@ async fn a_busy_key_is_served_from_leases_and_two_gateways_still_share_its_limit
     let mut admitted = 201;
     let mut refused = 0;
     for _ in 0..(PER_MINUTE / 8) {
-        let batch: Vec<_> = (0..8)
-            .map(|i| {
-                let base = if i % 2 == 0 { &app.base } else { &second };
-                let r = app
-                    .http
-                    .get(format!("{base}/api/auth/me"))
-                    .header("x-api-key", &key);
-                tokio::spawn(async move { r.send().await.unwrap().status().as_u16() })
-            })
-            .collect();
-        for c in batch {
-            match c.await.unwrap() {
+        for status in together_on_both(&app, &second, &key, 8).await {
+            match status {
                 200 => admitted += 1,
                 429 => refused += 1,
                 s => panic!("unexpected status {s}"),

@@ -94,6 +94,39 @@ pub(crate) async fn key_with(app: &TestApp, token: &str, extra: Value) -> (Strin
     (id, key)
 }
 
+/// Statuses of `n` calls made with `key` all at once, alternately on the first gateway and
+/// on `second`.
+pub(crate) async fn together_on_both(app: &TestApp, second: &str, key: &str, n: usize) -> Vec<u16> {
+    let calls: Vec<_> = (0..n)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                app.base.as_str()
+            } else {
+                second
+            };
+            let r = app
+                .http
+                .get(format!("{base}/api/auth/me"))
+                .header("x-api-key", key);
+            tokio::spawn(async move { r.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(n);
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    statuses
+}
+
+/// A stack with a second gateway (its base URL) and a key made with `extra`.
+pub(crate) async fn two_gateways_and_key(extra: Value) -> (TestApp, String, String) {
+    let mut app = TestApp::spawn().await;
+    let second = format!("http://{}", app.stack.start_extra_gateway().await.unwrap());
+    let owner = app.owner("Acme").await;
+    let (_, key) = key_with(&app, &owner.token, extra).await;
+    (app, second, key)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_per_minute_override_is_enforced_with_exact_headers() {
     let app = TestApp::spawn().await;
@@ -348,10 +381,7 @@ async fn two_gateways_on_one_redis_share_the_limit() {
         eprintln!("skipped: needs REDIS_URL");
         return;
     }
-    let mut app = TestApp::spawn().await;
-    let second = format!("http://{}", app.stack.start_extra_gateway().await.unwrap());
-    let owner = app.owner("Acme").await;
-    let (_, key) = key_with(&app, &owner.token, json!({"rate_limit_override": 3})).await;
+    let (app, second, key) = two_gateways_and_key(json!({"rate_limit_override": 3})).await;
     let (_, h, _) = call(&app, &app.base, "/api/auth/me", &key).await;
     assert_eq!(h.remaining.as_deref(), Some("2"));
     let (_, h, _) = call(&app, &second, "/api/auth/me", &key).await;
@@ -411,28 +441,8 @@ async fn with_redis_gone_mid_test_limits_are_kept_locally() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_calls_on_two_gateways_never_exceed_the_limit() {
     // Calls arriving together are checked in one script; they must still count one by one.
-    let mut app = TestApp::spawn().await;
-    let second = format!("http://{}", app.stack.start_extra_gateway().await.unwrap());
-    let owner = app.owner("Acme").await;
-    let (_, key) = key_with(&app, &owner.token, json!({"rate_limit_override": 5})).await;
-    let calls: Vec<_> = (0..30)
-        .map(|i| {
-            let base = if i % 2 == 0 {
-                app.base.clone()
-            } else {
-                second.clone()
-            };
-            let r = app
-                .http
-                .get(format!("{base}/api/auth/me"))
-                .header("x-api-key", &key);
-            tokio::spawn(async move { r.send().await.unwrap().status().as_u16() })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for c in calls {
-        statuses.push(c.await.unwrap());
-    }
+    let (app, second, key) = two_gateways_and_key(json!({"rate_limit_override": 5})).await;
+    let statuses = together_on_both(&app, &second, &key, 30).await;
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(ok + refused, 30, "{statuses:?}");

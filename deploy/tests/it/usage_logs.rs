@@ -253,8 +253,10 @@ async fn rows_past_the_retention_are_pruned() {
     let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     let db = app.auth_db().await;
     let old = chrono::Utc::now() - chrono::Duration::days(31);
+    // Stored 31 days ago: its id (UUID v7) says so too, as the prune reads it.
+    let stored_then = uuid::Timestamp::from_unix(uuid::NoContext, old.timestamp() as u64, 0);
     rows::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
+        id: Set(uuid::Uuid::new_v7(stored_then).to_string()),
         workspace_id: Set(owner.workspace_id.clone()),
         api_key_id: Set(id.clone()),
         method: Set("GET".into()),

@@ -50,13 +50,7 @@ pub async fn record(state: &AuthState, mut batch: Vec<NewLog>) -> Result<usize, 
     let n = batch.len();
     // In the order of the per-key index, so that the rows of one key go in one after another
     // onto the same index page instead of each insert seeking a different key's page.
-    batch.sort_unstable_by(|a, b| {
-        (&a.workspace_id, &a.api_key_id, a.timestamp).cmp(&(
-            &b.workspace_id,
-            &b.api_key_id,
-            b.timestamp,
-        ))
-    });
+    batch.sort_unstable_by(|a, b| (&a.api_key_id, a.timestamp).cmp(&(&b.api_key_id, b.timestamp)));
     // A batch spans a second or so: format each hour once, not once per row.
     let mut hour: Option<(i64, String)> = None;
     let rows = batch

@@ -7,6 +7,7 @@ mod m0002_key_policies;
 mod m0003_request_logs;
 mod m0004_api_clients;
 mod m0005_client_extras;
+mod m0006_request_log_indexes;
 
 /// Runs svc-auth's migrations.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_request_logs::Migration),
             Box::new(m0004_api_clients::Migration),
             Box::new(m0005_client_extras::Migration),
+            Box::new(m0006_request_log_indexes::Migration),
         ]
     }
 }

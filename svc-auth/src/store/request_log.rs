@@ -267,15 +267,60 @@ pub async fn by_error_status(
         .map_err(db_error("request logs by status"))
 }
 
-/// Deletes rows older than `cutoff` in every workspace (global: the retention job).
+/// Deletes rows older than `cutoff` in every workspace (global: the retention job). The rows
+/// are found through the primary key: ids are UUID v7, which sort by the time they were
+/// stored, and a row is stored after its request, so every row stored before `cutoff` is in
+/// the id range below it (the log keeps no index on time, which every insert would pay for).
 pub async fn prune_before_global(
     db: &DatabaseConnection,
     cutoff: DateTime<Utc>,
 ) -> Result<u64, Status> {
     logs::Entity::delete_many()
+        .filter(logs::Column::Id.lt(uuid_v7_floor(cutoff)))
         .filter(logs::Column::Timestamp.lt(cutoff))
         .exec(db)
         .await
         .map(|r| r.rows_affected)
         .map_err(db_error("prune request logs"))
+}
+
+/// The lowest UUID v7 (hyphenated, lower case, as ids are stored) of `at`'s millisecond: every
+/// id made before `at` sorts below it, as text, and every id made from `at` on sorts above.
+fn uuid_v7_floor(at: DateTime<Utc>) -> String {
+    let ms = at.timestamp_millis().clamp(0, (1 << 48) - 1) as u64;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::{NoContext, Timestamp, Uuid};
+
+    fn id_at(at: DateTime<Utc>) -> String {
+        let ts = Timestamp::from_unix(
+            NoContext,
+            at.timestamp() as u64,
+            at.timestamp_subsec_nanos(),
+        );
+        Uuid::new_v7(ts).to_string()
+    }
+
+    #[test]
+    fn v7_floor_splits_ids_by_the_millisecond_they_were_made() {
+        let at = DateTime::parse_from_rfc3339("2026-12-01T08:17:24.500Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let floor = uuid_v7_floor(at);
+        let ms = chrono::Duration::milliseconds(1);
+        for _ in 0..100 {
+            assert!(id_at(at - ms) < floor);
+            assert!(id_at(at) > floor);
+            assert!(id_at(at + chrono::Duration::days(400)) > floor);
+            assert!(id_at(at - chrono::Duration::days(400)) < floor);
+        }
+    }
 }

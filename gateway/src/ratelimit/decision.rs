@@ -37,6 +37,9 @@ pub struct Decision {
     pub now: i64,
 }
 
+/// A window as `RateLimit-Policy` shows it: name, quota, period.
+type PolicyWindow = (&'static str, u32, u32);
+
 const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
@@ -114,23 +117,16 @@ impl Decision {
         let Some(w) = self.binding() else {
             return;
         };
-        let mut policy = String::with_capacity(24 * self.windows.len());
-        for (i, p) in self.windows.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            let _ = write!(
-                policy,
-                "{sep}\"{}\";q={};w={}",
-                p.name, p.limit, p.period_secs
-            );
-        }
-        let current = format!("\"{}\";r={};t={}", w.name, w.remaining, w.reset_secs);
+        // Room for all of them at once: inserted one by one into a response's small map,
+        // they made it grow and rehash twice.
+        headers.reserve(6);
         headers.insert(X_LIMIT, HeaderValue::from(w.limit));
         headers.insert(X_REMAINING, HeaderValue::from(w.remaining));
         headers.insert(X_RESET, rfc3339_header(self.now + w.reset_secs as i64));
-        for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, current)] {
-            if let Ok(v) = HeaderValue::try_from(value) {
-                headers.insert(name, v);
-            }
+        headers.insert(RATELIMIT_POLICY, self.policy_header());
+        let current = format!("\"{}\";r={};t={}", w.name, w.remaining, w.reset_secs);
+        if let Ok(v) = HeaderValue::try_from(current) {
+            headers.insert(RATELIMIT, v);
         }
         if !self.allowed {
             headers.insert(
@@ -138,6 +134,43 @@ impl Decision {
                 HeaderValue::from(w.retry_after_secs),
             );
         }
+    }
+
+    /// `RateLimit-Policy`: the plan's windows, which only change with the caller's tier or
+    /// overrides, so this thread reuses the value it made last while they are the same.
+    fn policy_header(&self) -> HeaderValue {
+        thread_local! {
+            static LAST: std::cell::RefCell<(Vec<PolicyWindow>, HeaderValue)> =
+                const { std::cell::RefCell::new((Vec::new(), HeaderValue::from_static(""))) };
+        }
+        let same = |shape: &[PolicyWindow]| {
+            shape.len() == self.windows.len()
+                && shape
+                    .iter()
+                    .zip(&self.windows)
+                    .all(|(&(n, q, w), p)| n == p.name && q == p.limit && w == p.period_secs)
+        };
+        LAST.with_borrow_mut(|(shape, value)| {
+            if !same(shape) {
+                let mut policy = String::with_capacity(24 * self.windows.len());
+                for (i, p) in self.windows.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    let _ = write!(
+                        policy,
+                        "{sep}\"{}\";q={};w={}",
+                        p.name, p.limit, p.period_secs
+                    );
+                }
+                *value =
+                    HeaderValue::try_from(policy).unwrap_or_else(|_| HeaderValue::from_static(""));
+                *shape = self
+                    .windows
+                    .iter()
+                    .map(|p| (p.name, p.limit, p.period_secs))
+                    .collect();
+            }
+            value.clone()
+        })
     }
 
     /// The 429 for a refused call: which window was hit and when to retry.
@@ -226,6 +259,21 @@ mod tests {
         );
         assert!(h["x-ratelimit-reset"].to_str().unwrap().ends_with('Z'));
         assert!(!h.contains_key("retry-after"));
+    }
+
+    #[test]
+    fn the_policy_follows_the_plan_from_call_to_call() {
+        let mut other = plan();
+        other.windows[1].limit = 500;
+        for (p, expected) in [
+            (plan(), "\"minute\";q=60;w=60, \"hour\";q=1000;w=3600"),
+            (other, "\"minute\";q=60;w=60, \"hour\";q=500;w=3600"),
+            (plan(), "\"minute\";q=60;w=60, \"hour\";q=1000;w=3600"),
+        ] {
+            let mut h = HeaderMap::new();
+            Decision::new(&p, true, &[(9, 1000, 0), (99, 3600, 0)]).apply(&mut h);
+            assert_eq!(h["ratelimit-policy"], expected);
+        }
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 use super::{ChunkedSql, db_error, entities::api_request_logs as logs, values_placeholders};
 use chrono::{DateTime, Utc};
+use crm_platform::error::internal;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Value,
     sea_query::{Expr, Func},
+    sqlx,
 };
 use std::sync::OnceLock;
 use tonic::Status;
@@ -112,6 +114,11 @@ fn insert_sql(backend: DbBackend, rows: usize) -> String {
 /// than built per row through the entity: on this path, run for every logged request, the
 /// query builder cost more than the database's own work.
 pub async fn insert_batch(db: &DatabaseConnection, rows: Vec<Model>) -> Result<(), Status> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        return insert_sqlite(db.get_sqlite_connection_pool(), rows)
+            .await
+            .map_err(|e| internal("insert request logs", e));
+    }
     static INSERT: ChunkedSql = ChunkedSql {
         rows_per_statement: ROWS_PER_INSERT,
         sql: insert_sql,
@@ -119,6 +126,45 @@ pub async fn insert_batch(db: &DatabaseConnection, rows: Vec<Model>) -> Result<(
         context: "insert request logs",
     };
     INSERT.run(db, rows, values).await
+}
+
+/// [`insert_batch`] on SQLite, the embedded default, where this insert is most of what the
+/// request log costs: rows are bound straight through sqlx, moving each value once, where
+/// sea-orm's statements copied every value again on the way (a sixth of this path's CPU).
+/// The bound types are the ones sea-orm binds, so rows are stored alike either way.
+async fn insert_sqlite(pool: &sqlx::SqlitePool, rows: Vec<Model>) -> Result<(), sqlx::Error> {
+    static FULL: OnceLock<String> = OnceLock::new();
+    let full = FULL.get_or_init(|| insert_sql(DbBackend::Sqlite, ROWS_PER_INSERT));
+    let mut tx = pool.begin().await?;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Model> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        let sql = if chunk.len() == ROWS_PER_INSERT {
+            full.clone()
+        } else {
+            insert_sql(DbBackend::Sqlite, chunk.len())
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            query = query
+                .bind(row.id)
+                .bind(row.workspace_id)
+                .bind(row.api_key_id)
+                .bind(row.method)
+                .bind(row.endpoint)
+                .bind(row.status_code)
+                .bind(row.response_time_ms)
+                .bind(row.request_ip)
+                .bind(row.user_agent)
+                .bind(row.request_size)
+                .bind(row.response_size)
+                .bind(row.request_id)
+                .bind(row.timestamp)
+                .bind(row.hour_bucket);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await
 }
 
 /// One page of matching requests, newest first, and the total count.

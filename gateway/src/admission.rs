@@ -59,7 +59,7 @@ pub async fn admit(
         Ok(caller) => caller,
         Err(error) => {
             let limit = limiter
-                .check(|| policy::anonymous(&limiter.config, rpc, ip))
+                .check(|| Arc::new(policy::anonymous(&limiter.config, rpc, ip)))
                 .await;
             return Err(match limit {
                 Some(d) if !d.allowed => Refused {
@@ -77,7 +77,7 @@ pub async fn admit(
     };
     let limit = limiter
         .check(|| {
-            policy::plan(
+            policy::plan_shared(
                 &limiter.config,
                 &caller.principal,
                 caller.key.as_deref(),

@@ -37,7 +37,7 @@ async fn one_call(
     ip: IpAddr,
 ) -> bool {
     let decision = limiter
-        .check(|| policy::plan(&limiter.config, principal, Some(key), route, ip))
+        .check(|| policy::plan_shared(&limiter.config, principal, Some(key), route, ip))
         .await;
     let mut headers = http::HeaderMap::new();
     let refused = decision.as_ref().is_some_and(|d| !d.allowed);

@@ -3,7 +3,7 @@
 //! made-up keys never reaches the database. Entries leave both caches when svc-auth
 //! announces a change on the bus.
 
-use crate::{error::GatewayError, redis_link::RedisLink};
+use crate::{error::GatewayError, ratelimit::policy::PlanMemo, redis_link::RedisLink};
 use crm_platform::{Principal, PrincipalKind, api_key as format, principal::PrincipalVerifier};
 use crm_proto::auth::{
     KeyStatus, ValidateKeyRequest, key_validation_service_client::KeyValidationServiceClient,
@@ -60,6 +60,9 @@ pub struct KeyEntry {
     /// The tier is the client's, its buckets shared by all the client's keys.
     #[serde(default)]
     pub client_tier: bool,
+    /// Rate-limit plans made for this entry, by route (never stored in Redis).
+    #[serde(skip)]
+    pub plans: PlanMemo,
 }
 
 impl KeyEntry {
@@ -255,6 +258,7 @@ impl KeyResolver {
             previous_secret: r.previous_secret,
             api_client_id: (!r.api_client_id.is_empty()).then_some(r.api_client_id),
             client_tier: r.client_tier,
+            plans: PlanMemo::default(),
         })
     }
 

@@ -251,9 +251,7 @@ mod tests {
             bucket: format!("key:k:{name}"),
             holder: "API key",
         };
-        Plan {
-            windows: vec![w("minute", 60, 60, 10), w("hour", 1000, 3600, 1000)],
-        }
+        Plan::new(vec![w("minute", 60, 60, 10), w("hour", 1000, 3600, 1000)])
     }
 
     #[test]

@@ -108,16 +108,14 @@ mod tests {
     use crate::ratelimit::policy::Window;
 
     fn plan(limit: u32) -> Plan {
-        Plan {
-            windows: vec![Window {
-                name: "minute",
-                limit,
-                period_secs: 60,
-                capacity: limit,
-                bucket: "key:k:minute".into(),
-                holder: "API key",
-            }],
-        }
+        Plan::new(vec![Window {
+            name: "minute",
+            limit,
+            period_secs: 60,
+            capacity: limit,
+            bucket: "key:k:minute".into(),
+            holder: "API key",
+        }])
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl Limiter {
 
     /// Checks the plan `plan` makes; `None` when limiting is switched off, in which case no
     /// plan is made at all.
-    pub async fn check(&self, plan: impl FnOnce() -> Plan) -> Option<Decision> {
+    pub async fn check(&self, plan: impl FnOnce() -> Arc<Plan>) -> Option<Decision> {
         if !self.config.enabled {
             return None;
         }

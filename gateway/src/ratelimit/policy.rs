@@ -11,7 +11,10 @@
 use crate::{auth::key_cache::KeyEntry, transcode::table::MethodInfo};
 use crm_platform::{Principal, PrincipalKind, rate_tiers};
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    sync::{Arc, OnceLock, RwLock},
+};
 
 /// Rate-limit settings of the gateway.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -94,6 +97,104 @@ impl Window {
 pub struct Plan {
     /// Every window checked; a call passes only if all have room.
     pub windows: Vec<Window>,
+    signature: OnceLock<String>,
+}
+
+impl Plan {
+    /// A plan of these windows.
+    pub fn new(windows: Vec<Window>) -> Self {
+        Self {
+            windows,
+            signature: OnceLock::new(),
+        }
+    }
+
+    /// The plan's identity among leases: its buckets' names, made once per plan.
+    pub fn signature(&self) -> &str {
+        self.signature.get_or_init(|| {
+            let mut s =
+                String::with_capacity(self.windows.iter().map(|w| w.bucket.len() + 1).sum());
+            for w in &self.windows {
+                s.push_str(&w.bucket);
+                s.push('|');
+            }
+            s
+        })
+    }
+}
+
+/// Most routes whose plans one key keeps.
+const MAX_PLANS_PER_KEY: usize = 32;
+
+/// The plans made for one key, by route. A key's plan depends only on its cache entry, the
+/// route and the gateway's settings, all fixed while the entry lives (a changed key is a new
+/// entry, with no plans), so its calls reuse the plan instead of formatting bucket names,
+/// signature and headers' policy again on every call.
+#[derive(Default)]
+pub struct PlanMemo(RwLock<Vec<(String, Arc<Plan>)>>);
+
+impl PlanMemo {
+    /// The plan of `route` (its operation id), made with `make` the first time.
+    pub fn get_or_make(&self, route: &str, make: impl FnOnce() -> Plan) -> Arc<Plan> {
+        let found = |plans: &[(String, Arc<Plan>)]| {
+            plans
+                .iter()
+                .find(|(r, _)| r == route)
+                .map(|(_, p)| p.clone())
+        };
+        if let Some(plan) = found(&self.0.read().unwrap_or_else(|p| p.into_inner())) {
+            return plan;
+        }
+        let plan = Arc::new(make());
+        let mut plans = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(made) = found(&plans) {
+            return made;
+        }
+        if plans.len() < MAX_PLANS_PER_KEY {
+            plans.push((route.to_owned(), plan.clone()));
+        }
+        plan
+    }
+}
+
+/// A copy starts empty: plans are remade from the copy's own fields.
+impl Clone for PlanMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// Plans follow from the entry's other fields, so they never make two entries differ.
+impl PartialEq for PlanMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for PlanMemo {}
+
+impl std::fmt::Debug for PlanMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlanMemo")
+    }
+}
+
+/// [`plan`], from the key's memo when the caller is an API key.
+pub fn plan_shared(
+    config: &RateLimitConfig,
+    principal: &Principal,
+    key: Option<&KeyEntry>,
+    route: &MethodInfo,
+    ip: IpAddr,
+) -> Arc<Plan> {
+    match key {
+        Some(k) if principal.kind == PrincipalKind::ApiKey => {
+            k.plans.get_or_make(&route.operation_id, || {
+                plan(config, principal, key, route, ip)
+            })
+        }
+        _ => Arc::new(plan(config, principal, key, route, ip)),
+    }
 }
 
 /// The plan for an authenticated (or anonymous) caller of `route`.
@@ -123,7 +224,7 @@ pub fn plan(
         _ => return anonymous(config, route, ip),
     };
     windows.extend(route_window(route, &caller, holder));
-    Plan { windows }
+    Plan::new(windows)
 }
 
 /// The plan for a call that has no caller: limited per client address.
@@ -136,7 +237,7 @@ pub fn anonymous(config: &RateLimitConfig, route: &MethodInfo, ip: IpAddr) -> Pl
     let per_minute = config.anonymous_per_minute;
     let mut windows = vec![Window::new(owner, "minute", per_minute, 60, per_minute)];
     windows.extend(route_window(route, &caller, owner.holder));
-    Plan { windows }
+    Plan::new(windows)
 }
 
 fn key_windows(config: &RateLimitConfig, key: &KeyEntry, caller: &str) -> Vec<Window> {
@@ -369,5 +470,29 @@ mod tests {
             Window::new(o, "day", 10_000, 86_400, 10_000).interval_us(),
             8_640_000
         );
+    }
+
+    #[test]
+    fn a_key_makes_its_plan_once_per_route_and_a_copy_makes_its_own() {
+        let memo = PlanMemo::default();
+        let made = std::cell::Cell::new(0);
+        let make = |limit| {
+            made.set(made.get() + 1);
+            let owner = Owner {
+                prefix: "key:k",
+                holder: "API key",
+            };
+            Plan::new(vec![Window::new(owner, "minute", limit, 60, limit)])
+        };
+        let first = memo.get_or_make("AuthService.GetMe", || make(60));
+        let again = memo.get_or_make("AuthService.GetMe", || make(60));
+        assert!(Arc::ptr_eq(&first, &again));
+        let other = memo.get_or_make("ApiKeyService.ListApiKeys", || make(30));
+        assert_eq!(other.windows[0].limit, 30);
+        assert_eq!(made.get(), 2);
+        assert_eq!(first.signature(), "key:k:minute|");
+        let copy = memo.clone();
+        copy.get_or_make("AuthService.GetMe", || make(60));
+        assert_eq!(made.get(), 3);
     }
 }

@@ -273,12 +273,12 @@ impl SharedBuckets {
             let reply = self.ask(plan, &intervals, 0, 0).await?;
             return Some(decide(plan, reply[0] == 1, &reply[2..], &intervals));
         }
-        let signature = signature(plan);
+        let signature = plan.signature();
         let mut first = true;
         let (want, refund) = loop {
             match self
                 .leases
-                .take(&signature, &intervals, Instant::now(), first)
+                .take(signature, &intervals, Instant::now(), first)
             {
                 Take::Served(ahead) => return Some(decide(plan, true, &ahead, &intervals)),
                 Take::Ask { want, refund } => break (want, refund),
@@ -295,7 +295,7 @@ impl SharedBuckets {
             .map_or(0, |r| u32::try_from(r[1]).unwrap_or(0));
         let ahead = reply.as_deref().map_or(&[][..], |r| &r[2..]);
         self.leases
-            .settle(&signature, want, granted, ahead, Instant::now());
+            .settle(signature, want, granted, ahead, Instant::now());
         let allowed = reply.as_ref()?[0] == 1;
         // This call's own state, as if the leased cells were still in the buckets.
         let own: Vec<i64> = ahead
@@ -339,16 +339,6 @@ impl SharedBuckets {
             .flatten()
             .filter(|r| r.len() == 2 + plan.windows.len())
     }
-}
-
-/// A plan's identity among leases: its buckets' names.
-fn signature(plan: &Plan) -> String {
-    let mut s = String::with_capacity(plan.windows.iter().map(|w| w.bucket.len() + 1).sum());
-    for w in &plan.windows {
-        s.push_str(&w.bucket);
-        s.push('|');
-    }
-    s
 }
 
 /// The decision for `plan` from how far each window's theoretical arrival time lies ahead.

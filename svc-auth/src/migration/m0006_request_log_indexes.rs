@@ -19,41 +19,29 @@ impl MigrationTrait for Migration {
         for name in [KEY_TIME, TIME] {
             drop_index(manager, name).await?;
         }
-        manager
-            .create_index(
-                Index::create()
-                    .name(KEY)
-                    .table(ApiRequestLogs::Table)
-                    .col(ApiRequestLogs::ApiKeyId)
-                    .col(ApiRequestLogs::Timestamp)
-                    .to_owned(),
-            )
-            .await
+        use ApiRequestLogs::*;
+        create_index(manager, KEY, &[ApiKeyId, Timestamp]).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         drop_index(manager, KEY).await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(KEY_TIME)
-                    .table(ApiRequestLogs::Table)
-                    .col(ApiRequestLogs::WorkspaceId)
-                    .col(ApiRequestLogs::ApiKeyId)
-                    .col(ApiRequestLogs::Timestamp)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(TIME)
-                    .table(ApiRequestLogs::Table)
-                    .col(ApiRequestLogs::Timestamp)
-                    .to_owned(),
-            )
-            .await
+        use ApiRequestLogs::*;
+        create_index(manager, KEY_TIME, &[WorkspaceId, ApiKeyId, Timestamp]).await?;
+        create_index(manager, TIME, &[Timestamp]).await
     }
+}
+
+async fn create_index(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    columns: &[ApiRequestLogs],
+) -> Result<(), DbErr> {
+    let mut index = Index::create();
+    index.name(name).table(ApiRequestLogs::Table);
+    for &column in columns {
+        index.col(column);
+    }
+    manager.create_index(index.to_owned()).await
 }
 
 async fn drop_index(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
@@ -67,7 +55,7 @@ async fn drop_index(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr
         .await
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum ApiRequestLogs {
     Table,
     WorkspaceId,

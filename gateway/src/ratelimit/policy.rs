@@ -98,7 +98,11 @@ pub struct Plan {
     /// Every window checked; a call passes only if all have room.
     pub windows: Vec<Window>,
     signature: OnceLock<String>,
+    buckets: OnceLock<Arc<[BucketWindow]>>,
 }
+
+/// A window as the Redis script takes it: bucket key, emission interval (µs), capacity.
+pub type BucketWindow = (String, u64, u64);
 
 impl Plan {
     /// A plan of these windows.
@@ -106,7 +110,17 @@ impl Plan {
         Self {
             windows,
             signature: OnceLock::new(),
+            buckets: OnceLock::new(),
         }
+    }
+
+    /// The windows as the Redis script takes them, made by `make` once per plan. A plan is
+    /// checked by one gateway's limiter only (plans live in that gateway's key cache), whose
+    /// key prefix does not change.
+    pub fn bucket_windows(&self, make: impl Fn(&Window) -> BucketWindow) -> Arc<[BucketWindow]> {
+        self.buckets
+            .get_or_init(|| self.windows.iter().map(make).collect())
+            .clone()
     }
 
     /// The plan's identity among leases: its buckets' names, made once per plan.

@@ -10,7 +10,7 @@
 use super::{
     decision::Decision,
     lease::{self, Leases, Take},
-    policy::Plan,
+    policy::{BucketWindow, Plan},
 };
 use crate::redis_link::RedisLink;
 use std::{
@@ -148,7 +148,7 @@ const QUEUE: usize = 4096;
 
 struct Job {
     /// Per window: bucket key, emission interval (µs), capacity.
-    windows: Vec<(String, u64, u64)>,
+    windows: Arc<[BucketWindow]>,
     /// Cells to lease beyond the call.
     want: u32,
     /// Cells of an expired lease given back.
@@ -169,7 +169,7 @@ fn script_input(jobs: &[Job]) -> (Vec<String>, Vec<u64>) {
             u64::from(job.want),
             u64::from(job.refund),
         ]);
-        for (key, interval, capacity) in &job.windows {
+        for (key, interval, capacity) in job.windows.iter() {
             let k = *key_index.entry(key.as_str()).or_insert_with(|| {
                 keys.push(key.clone());
                 keys.len() as u64
@@ -270,7 +270,7 @@ impl SharedBuckets {
             .iter()
             .any(|w| u64::from(w.capacity) <= lease::MIN_ROOM)
         {
-            let reply = self.ask(plan, &intervals, 0, 0).await?;
+            let reply = self.ask(plan, 0, 0).await?;
             return Some(decide(plan, reply[0] == 1, &reply[2..], &intervals));
         }
         let signature = plan.signature();
@@ -289,7 +289,7 @@ impl SharedBuckets {
                 }
             }
         };
-        let reply = self.ask(plan, &intervals, want, refund).await;
+        let reply = self.ask(plan, want, refund).await;
         let granted = reply
             .as_ref()
             .map_or(0, |r| u32::try_from(r[1]).unwrap_or(0));
@@ -308,22 +308,11 @@ impl SharedBuckets {
 
     /// One call's reply from the script (allowed, granted, then per window); `None` when
     /// Redis is away, the queue is full or the reply is malformed.
-    async fn ask(
-        &self,
-        plan: &Plan,
-        intervals: &[u64],
-        want: u32,
-        refund: u32,
-    ) -> Option<Vec<i64>> {
-        let windows = plan
-            .windows
-            .iter()
-            .zip(intervals)
-            .map(|(w, &t)| {
-                let key = self.redis.key(&format!("rl:{}", w.bucket));
-                (key, t, u64::from(w.capacity))
-            })
-            .collect();
+    async fn ask(&self, plan: &Plan, want: u32, refund: u32) -> Option<Vec<i64>> {
+        let windows = plan.bucket_windows(|w| {
+            let key = self.redis.key(&format!("rl:{}", w.bucket));
+            (key, w.interval_us(), u64::from(w.capacity))
+        });
         let (reply, answer) = oneshot::channel();
         self.tx
             .try_send(Job {
@@ -361,7 +350,8 @@ mod tests {
             windows: windows
                 .iter()
                 .map(|(k, i, c)| ((*k).to_owned(), *i, *c))
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
             want: 0,
             refund: 0,
             reply: tokio::sync::oneshot::channel().0,

@@ -6,7 +6,7 @@
 use crate::{
     auth::{Caller, key_cache::KeyEntry},
     error::GatewayError,
-    ratelimit::{decision::Decision, policy},
+    ratelimit::{decision::Decision, plan_memo, policy},
     state::GatewayState,
     transcode::table::MethodInfo,
 };
@@ -77,7 +77,7 @@ pub async fn admit(
     };
     let limit = limiter
         .check(|| {
-            policy::plan_shared(
+            plan_memo::plan_shared(
                 &limiter.config,
                 &caller.principal,
                 caller.key.as_deref(),

@@ -13,10 +13,7 @@
 use crm_bench::cpu_time;
 use crm_gateway::{
     auth::key_cache::KeyEntry,
-    ratelimit::{
-        Limiter,
-        policy::{self, RateLimitConfig},
-    },
+    ratelimit::{Limiter, plan_memo, policy::RateLimitConfig},
     redis_link::RedisLink,
     transcode::table::{MethodInfo, RouteTable},
 };
@@ -37,7 +34,7 @@ async fn one_call(
     ip: IpAddr,
 ) -> bool {
     let decision = limiter
-        .check(|| policy::plan_shared(&limiter.config, principal, Some(key), route, ip))
+        .check(|| plan_memo::plan_shared(&limiter.config, principal, Some(key), route, ip))
         .await;
     let mut headers = http::HeaderMap::new();
     let refused = decision.as_ref().is_some_and(|d| !d.allowed);

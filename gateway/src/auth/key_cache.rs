@@ -3,7 +3,7 @@
 //! made-up keys never reaches the database. Entries leave both caches when svc-auth
 //! announces a change on the bus.
 
-use crate::{error::GatewayError, ratelimit::policy::PlanMemo, redis_link::RedisLink};
+use crate::{error::GatewayError, ratelimit::plan_memo::PlanMemo, redis_link::RedisLink};
 use crm_platform::{Principal, PrincipalKind, api_key as format, principal::PrincipalVerifier};
 use crm_proto::auth::{
     KeyStatus, ValidateKeyRequest, key_validation_service_client::KeyValidationServiceClient,

@@ -5,6 +5,7 @@
 pub mod decision;
 pub mod lease;
 pub mod local;
+pub mod plan_memo;
 pub mod policy;
 pub mod redis_gcra;
 

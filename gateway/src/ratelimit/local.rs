@@ -105,18 +105,7 @@ impl LocalLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::policy::Window;
-
-    fn plan(limit: u32) -> Plan {
-        Plan::new(vec![Window {
-            name: "minute",
-            limit,
-            period_secs: 60,
-            capacity: limit,
-            bucket: "key:k:minute".into(),
-            holder: "API key",
-        }])
-    }
+    use crate::ratelimit::policy::minute_plan as plan;
 
     #[test]
     fn never_admits_more_than_the_capacity_at_once() {

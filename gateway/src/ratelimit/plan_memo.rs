@@ -86,7 +86,7 @@ pub fn plan_shared(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::policy::Window;
+    use crate::ratelimit::policy::minute_plan;
 
     #[test]
     fn a_key_makes_its_plan_once_per_route_and_a_copy_makes_its_own() {
@@ -94,14 +94,7 @@ mod tests {
         let made = std::cell::Cell::new(0);
         let make = |limit| {
             made.set(made.get() + 1);
-            Plan::new(vec![Window {
-                name: "minute",
-                limit,
-                period_secs: 60,
-                capacity: limit,
-                bucket: "key:k:minute".into(),
-                holder: "API key",
-            }])
+            minute_plan(limit)
         };
         let first = memo.get_or_make("AuthService.GetMe", || make(60));
         let again = memo.get_or_make("AuthService.GetMe", || make(60));

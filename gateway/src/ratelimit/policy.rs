@@ -146,6 +146,19 @@ impl Plan {
     }
 }
 
+/// A plan of one minute window of `limit` on key `k`'s bucket (for tests).
+#[cfg(test)]
+pub(crate) fn minute_plan(limit: u32) -> Plan {
+    Plan::new(vec![Window {
+        name: "minute",
+        limit,
+        period_secs: 60,
+        capacity: limit,
+        bucket: "key:k:minute".into(),
+        holder: "API key",
+    }])
+}
+
 /// The plan for an authenticated (or anonymous) caller of `route`.
 pub fn plan(
     config: &RateLimitConfig,

@@ -92,12 +92,15 @@ impl Window {
     }
 }
 
-/// The windows a call is checked against, in one round trip.
+/// The windows a call is checked against, in one round trip. What is derived from the
+/// windows is made once per plan (plans are kept per key), so windows are not changed once
+/// a plan is in use.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Every window checked; a call passes only if all have room.
     pub windows: Vec<Window>,
     signature: OnceLock<String>,
+    intervals: OnceLock<Vec<u64>>,
     buckets: OnceLock<Arc<[BucketWindow]>>,
 }
 
@@ -119,6 +122,7 @@ impl Plan {
         Self {
             windows,
             signature: OnceLock::new(),
+            intervals: OnceLock::new(),
             buckets: OnceLock::new(),
         }
     }
@@ -130,6 +134,12 @@ impl Plan {
         self.buckets
             .get_or_init(|| self.windows.iter().map(make).collect())
             .clone()
+    }
+
+    /// Each window's emission interval (µs), in window order.
+    pub fn intervals(&self) -> &[u64] {
+        self.intervals
+            .get_or_init(|| self.windows.iter().map(Window::interval_us).collect())
     }
 
     /// The plan's identity among leases: its buckets' names, made once per plan.

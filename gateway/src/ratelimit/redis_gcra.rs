@@ -262,7 +262,7 @@ impl SharedBuckets {
     /// Checks `plan` against the shared buckets, from this gateway's lease when it holds one;
     /// `None` when Redis is away or busy (the caller limits locally).
     pub async fn check(&self, plan: &Plan) -> Option<Decision> {
-        let intervals: Vec<u64> = plan.windows.iter().map(|w| w.interval_us()).collect();
+        let intervals = plan.intervals();
         // Buckets too small ever to be leased (every seed tier, the defaults, per-address
         // limits) keep no lease book entry: no signature, lock or map slot per call.
         if plan
@@ -271,16 +271,16 @@ impl SharedBuckets {
             .any(|w| u64::from(w.capacity) <= lease::MIN_ROOM)
         {
             let reply = self.ask(plan, 0, 0).await?;
-            return Some(decide(plan, reply[0] == 1, &reply[2..], &intervals));
+            return Some(decide(plan, reply[0] == 1, &reply[2..]));
         }
         let signature = plan.signature();
         let mut first = true;
         let (want, refund) = loop {
             match self
                 .leases
-                .take(signature, &intervals, Instant::now(), first)
+                .take(signature, intervals, Instant::now(), first)
             {
-                Take::Served(ahead) => return Some(decide(plan, true, &ahead, &intervals)),
+                Take::Served(ahead) => return Some(decide(plan, true, &ahead)),
                 Take::Ask { want, refund } => break (want, refund),
                 Take::Wait(mut settled) => {
                     first = false;
@@ -300,10 +300,10 @@ impl SharedBuckets {
         // This call's own state, as if the leased cells were still in the buckets.
         let own: Vec<i64> = ahead
             .iter()
-            .zip(&intervals)
+            .zip(intervals)
             .map(|(&a, &t)| a - i64::from(granted) * t as i64)
             .collect();
-        Some(decide(plan, allowed, &own, &intervals))
+        Some(decide(plan, allowed, &own))
     }
 
     /// One call's reply from the script (allowed, granted, then per window); `None` when
@@ -331,11 +331,11 @@ impl SharedBuckets {
 }
 
 /// The decision for `plan` from how far each window's theoretical arrival time lies ahead.
-fn decide(plan: &Plan, allowed: bool, ahead_us: &[i64], intervals: &[u64]) -> Decision {
+fn decide(plan: &Plan, allowed: bool, ahead_us: &[i64]) -> Decision {
     let states: Vec<(u32, u64, u64)> = plan
         .windows
         .iter()
-        .zip(ahead_us.iter().zip(intervals))
+        .zip(ahead_us.iter().zip(plan.intervals()))
         .map(|(w, (&ahead, &t))| window_state(ahead, t, w.capacity, allowed))
         .collect();
     Decision::new(plan, allowed, &states)

@@ -53,6 +53,18 @@ pub(crate) struct ChunkedSql {
 }
 
 impl ChunkedSql {
+    /// The statement for a chunk of `rows` rows: the full-size one is written once per
+    /// backend.
+    pub(crate) fn sql_for(&self, backend: DbBackend, rows: usize) -> String {
+        if rows == self.rows_per_statement {
+            self.full[usize::from(backend == DbBackend::Postgres)]
+                .get_or_init(|| (self.sql)(backend, rows))
+                .clone()
+        } else {
+            (self.sql)(backend, rows)
+        }
+    }
+
     /// Runs `rows` in one transaction, `rows_per_statement` at a time, each row bound as the
     /// values `values` gives for it.
     pub(crate) async fn run<T, V>(
@@ -68,17 +80,11 @@ impl ChunkedSql {
             return Ok(());
         }
         let backend = db.get_database_backend();
-        let full = self.full[usize::from(backend == DbBackend::Postgres)]
-            .get_or_init(|| (self.sql)(backend, self.rows_per_statement));
         let txn = db.begin().await.map_err(db_error(self.context))?;
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<T> = rows.by_ref().take(self.rows_per_statement).collect();
-            let sql = if chunk.len() == self.rows_per_statement {
-                full.clone()
-            } else {
-                (self.sql)(backend, chunk.len())
-            };
+            let sql = self.sql_for(backend, chunk.len());
             let values = chunk.into_iter().flat_map(&values);
             txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await

@@ -117,33 +117,28 @@ pub async fn insert_batch(db: &DatabaseConnection, rows: Vec<Model>) -> Result<(
     if db.get_database_backend() == DbBackend::Sqlite {
         return insert_sqlite(db.get_sqlite_connection_pool(), rows)
             .await
-            .map_err(|e| internal("insert request logs", e));
+            .map_err(|e| internal(INSERT.context, e));
     }
-    static INSERT: ChunkedSql = ChunkedSql {
-        rows_per_statement: ROWS_PER_INSERT,
-        sql: insert_sql,
-        full: [OnceLock::new(), OnceLock::new()],
-        context: "insert request logs",
-    };
     INSERT.run(db, rows, values).await
 }
+
+static INSERT: ChunkedSql = ChunkedSql {
+    rows_per_statement: ROWS_PER_INSERT,
+    sql: insert_sql,
+    full: [OnceLock::new(), OnceLock::new()],
+    context: "insert request logs",
+};
 
 /// [`insert_batch`] on SQLite, the embedded default, where this insert is most of what the
 /// request log costs: rows are bound straight through sqlx, moving each value once, where
 /// sea-orm's statements copied every value again on the way (a sixth of this path's CPU).
 /// The bound types are the ones sea-orm binds, so rows are stored alike either way.
 async fn insert_sqlite(pool: &sqlx::SqlitePool, rows: Vec<Model>) -> Result<(), sqlx::Error> {
-    static FULL: OnceLock<String> = OnceLock::new();
-    let full = FULL.get_or_init(|| insert_sql(DbBackend::Sqlite, ROWS_PER_INSERT));
     let mut tx = pool.begin().await?;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Model> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        let sql = if chunk.len() == ROWS_PER_INSERT {
-            full.clone()
-        } else {
-            insert_sql(DbBackend::Sqlite, chunk.len())
-        };
+        let sql = INSERT.sql_for(DbBackend::Sqlite, chunk.len());
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {
             query = query

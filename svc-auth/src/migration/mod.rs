@@ -8,6 +8,7 @@ mod m0003_request_logs;
 mod m0004_api_clients;
 mod m0005_client_extras;
 mod m0006_request_log_indexes;
+mod m0007_sqlite_request_log_rowid;
 
 /// Runs svc-auth's migrations.
 pub struct Migrator;
@@ -22,6 +23,19 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_api_clients::Migration),
             Box::new(m0005_client_extras::Migration),
             Box::new(m0006_request_log_indexes::Migration),
+            Box::new(m0007_sqlite_request_log_rowid::Migration),
         ]
     }
+}
+
+/// An empty SQLite database in memory with the first `migrations` migrations applied (all
+/// with `None`), for tests of the schema and the store.
+#[cfg(test)]
+pub(crate) async fn memory_db(migrations: Option<u32>) -> sea_orm::DatabaseConnection {
+    let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+    // One connection: each connection to `:memory:` is a database of its own.
+    options.max_connections(1).sqlx_logging(false);
+    let db = sea_orm::Database::connect(options).await.unwrap();
+    Migrator::up(&db, migrations).await.unwrap();
+    db
 }

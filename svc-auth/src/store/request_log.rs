@@ -6,8 +6,8 @@ use super::{ChunkedSql, db_error, entities::api_request_logs as logs, values_pla
 use chrono::{DateTime, Utc};
 use crm_platform::error::internal;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Value,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
     sea_query::{Expr, Func},
     sqlx,
 };
@@ -308,16 +308,34 @@ pub async fn by_error_status(
         .map_err(db_error("request logs by status"))
 }
 
-/// Deletes rows older than `cutoff` in every workspace (global: the retention job). The rows
-/// are found through the primary key: ids are UUID v7, which sort by the time they were
-/// stored, and a row is stored after its request, so every row stored before `cutoff` is in
-/// the id range below it (the log keeps no index on time, which every insert would pay for).
+/// Deletes rows older than `cutoff` in every workspace (global: the retention job). The log
+/// keeps no index on time, which every insert would pay for; old rows are found by the order
+/// rows were stored in instead. Ids are UUID v7, which sort by the time they were made, and a
+/// row is made after its request, so every row made before `cutoff` has an id below
+/// [`uuid_v7_floor`]. Postgres walks the primary key to them; SQLite, which keeps no index
+/// on ids (migration `m0007`), walks rowids, handed out in storage order, up to the first
+/// row made since `cutoff`. Either way the time test alone decides what goes, so a row that
+/// arrived late is only kept until a later prune, never deleted early.
 pub async fn prune_before_global(
     db: &DatabaseConnection,
     cutoff: DateTime<Utc>,
 ) -> Result<u64, Status> {
+    let floor = uuid_v7_floor(cutoff);
+    if db.get_database_backend() == DbBackend::Sqlite {
+        let sql = "DELETE FROM api_request_logs WHERE rowid < COALESCE( \
+                 (SELECT rowid FROM api_request_logs WHERE id >= ? ORDER BY rowid LIMIT 1), \
+                 (SELECT MAX(rowid) + 1 FROM api_request_logs)) \
+             AND timestamp < ?";
+        let statement =
+            Statement::from_sql_and_values(DbBackend::Sqlite, sql, [floor.into(), cutoff.into()]);
+        return db
+            .execute_raw(statement)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db_error("prune request logs"));
+    }
     logs::Entity::delete_many()
-        .filter(logs::Column::Id.lt(uuid_v7_floor(cutoff)))
+        .filter(logs::Column::Id.lt(floor))
         .filter(logs::Column::Timestamp.lt(cutoff))
         .exec(db)
         .await
@@ -348,6 +366,53 @@ mod tests {
             at.timestamp_subsec_nanos(),
         );
         Uuid::new_v7(ts).to_string()
+    }
+
+    fn row(id: String, at: DateTime<Utc>) -> Model {
+        Model {
+            id,
+            workspace_id: "w".into(),
+            api_key_id: "k".into(),
+            method: "GET".into(),
+            endpoint: "/api/auth/me".into(),
+            status_code: 200,
+            response_time_ms: 1,
+            request_ip: "127.0.0.1".into(),
+            user_agent: String::new(),
+            request_size: 0,
+            response_size: 0,
+            request_id: String::new(),
+            timestamp: at,
+            hour_bucket: at.format("%Y-%m-%dT%H:00:00Z").to_string(),
+        }
+    }
+
+    /// On SQLite the prune walks rowids up to the first row stored since the cutoff; a row
+    /// of an old request stored after that one (a late batch) stays until a later prune,
+    /// and nothing of a request since the cutoff goes.
+    #[tokio::test]
+    async fn the_prune_takes_old_requests_stored_before_the_cutoff() {
+        let db = crate::migration::memory_db(None).await;
+        let now = Utc::now();
+        let cutoff = now - chrono::Duration::days(30);
+        let old = cutoff - chrono::Duration::days(1);
+        let rows = [
+            row(id_at(old), old),
+            row(id_at(old), old),
+            row(id_at(now), now),
+            row(id_at(now), old),
+        ];
+        for r in rows {
+            insert_batch(&db, vec![r]).await.unwrap();
+        }
+        assert_eq!(prune_before_global(&db, cutoff).await.unwrap(), 2);
+        let left = logs::Entity::find().all(&db).await.unwrap();
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|r| r.id > uuid_v7_floor(cutoff)));
+        assert_eq!(prune_before_global(&db, cutoff).await.unwrap(), 0);
+        let later = now + chrono::Duration::seconds(1);
+        assert_eq!(prune_before_global(&db, later).await.unwrap(), 2);
+        assert_eq!(logs::Entity::find().count(&db).await.unwrap(), 0);
     }
 
     #[test]

@@ -222,8 +222,10 @@ impl RequestLogger {
                 while let Ok(e) = rx.try_recv() {
                     pending.push(e);
                     if pending.len() == this.batch {
-                        this.send(&client, &signer, std::mem::take(&mut pending))
-                            .await;
+                        // A full batch's worth of room again: left empty, the buffer would
+                        // grow back by doubling, copying megabytes per batch.
+                        let full = std::mem::replace(&mut pending, Vec::with_capacity(this.batch));
+                        this.send(&client, &signer, full).await;
                         last_send = tokio::time::Instant::now();
                     }
                 }

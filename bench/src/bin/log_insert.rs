@@ -1,24 +1,30 @@
-//! Cost of storing the request log on SQLite, per row, apart from HTTP and gRPC: svc-auth's
-//! insert of gateway batches (`store::request_log::insert_batch` on the bulk writer's
-//! connection, with the server's settings and schema), batches of calls spread over many
-//! keys in turn, each sorted as svc-auth sorts it, as in `partner_rps`' many-keys run. Prints
-//! the process' CPU time per row (user and system: the insert runs on sqlx's SQLite thread)
-//! over all batches but the first two, and the database's size.
+//! Cost of storing the request log on SQLite, per row, apart from HTTP and gRPC: what
+//! svc-auth does with a gateway's batch once decoded (`domain::request_log::rows_of`, which
+//! puts it in the per-key index's order and makes the rows, then
+//! `store::request_log::insert_batch` on the bulk writer's connection, with the server's
+//! settings and schema), batches of calls spread over many keys in turn, as in
+//! `partner_rps`' many-keys run. Prints the process' CPU time per row for those two steps
+//! (user and system: the insert runs on sqlx's SQLite thread) over all batches but the first
+//! two, and the database's size.
 //!
 //! On a noisy machine the steadier figure is instructions, counted by callgrind over two
 //! runs that differ only in their batch count: `valgrind --tool=callgrind log_insert 1000 4`
-//! and `... 1000 8`; the difference of the totals divided by 60 000 rows is the figure
-//! (callgrind counts user space only, not the kernel's part of writing the pages).
+//! and `... 1000 8`; the difference of the totals divided by 60 000 rows is the figure. It
+//! includes making the calls themselves (a few strings each), and not the kernel's part of
+//! writing the pages (callgrind counts user space only).
 //!
 //! `cargo run --release -p crm-bench --bin log_insert -- [keys] [batches] [rows per batch] [migrations]`
 //! (defaults 1 000 keys, 12 batches, 15 000 rows: the gateway's batch size; all migrations).
 //! With `migrations` the schema is svc-auth's as of that migration (`6`: before `m0007`
 //! dropped SQLite's index on ids), to compare schemas in one sitting.
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use crm_bench::cpu_time;
 use sea_orm_migration::MigratorTrait;
-use svc_auth::store::request_log::{Model, insert_batch};
+use svc_auth::{
+    domain::request_log::{NewLog, rows_of},
+    store::request_log::insert_batch,
+};
 
 // The allocator the servers use, so allocation costs what it costs there.
 #[global_allocator]
@@ -27,22 +33,9 @@ static ALLOCATOR: crm_platform::Allocator = crm_platform::Allocator {};
 /// Batches measured after this many have filled the caches and the file.
 const WARM_UP: usize = 2;
 
-/// Row `n` of the run: calls 100 µs apart, keys in turn. `hour` holds the hour formatted
-/// last: svc-auth formats each hour once per batch, not once per row.
-fn row(
-    n: u64,
-    keys: &[String],
-    workspace: &str,
-    start: DateTime<Utc>,
-    hour: &mut (i64, String),
-) -> Model {
-    let at = (start + Duration::microseconds(n as i64 * 100)).trunc_subsecs(3);
-    let h = at.timestamp().div_euclid(3600);
-    if hour.0 != h {
-        *hour = (h, at.format("%Y-%m-%dT%H:00:00Z").to_string());
-    }
-    Model {
-        id: uuid::Uuid::now_v7().to_string(),
+/// Call `n` of the run, as a gateway reports it: calls 100 µs apart, keys in turn.
+fn call(n: u64, keys: &[String], workspace: &str, start: DateTime<Utc>) -> NewLog {
+    NewLog {
         workspace_id: workspace.to_owned(),
         api_key_id: keys[n as usize % keys.len()].clone(),
         method: "GET".to_owned(),
@@ -54,8 +47,7 @@ fn row(
         request_size: 0,
         response_size: 412,
         request_id: String::new(),
-        timestamp: at,
-        hour_bucket: hour.1.clone(),
+        timestamp: start + Duration::microseconds(n as i64 * 100),
     }
 }
 
@@ -80,17 +72,13 @@ async fn main() -> anyhow::Result<()> {
     let start = Utc::now();
     let pid = std::process::id();
     let (mut n, mut rows, mut cpu) = (0u64, 0u64, std::time::Duration::ZERO);
-    let mut hour = (i64::MIN, String::new());
     for batch in 0..batches as usize {
-        let mut rows_of_batch: Vec<Model> = (0..per_batch)
-            .map(|i| row(n + i, &keys, &workspace, start, &mut hour))
+        let calls: Vec<NewLog> = (0..per_batch)
+            .map(|i| call(n + i, &keys, &workspace, start))
             .collect();
         n += per_batch;
-        rows_of_batch.sort_unstable_by(|a, b| {
-            (&a.api_key_id, a.timestamp).cmp(&(&b.api_key_id, b.timestamp))
-        });
         let before = cpu_time(pid);
-        insert_batch(&db, rows_of_batch).await?;
+        insert_batch(&db, rows_of(calls)).await?;
         if batch >= WARM_UP {
             cpu += cpu_time(pid).saturating_sub(before);
             rows += per_batch;

@@ -46,14 +46,20 @@ pub struct NewLog {
 }
 
 /// Stores a gateway's batch.
-pub async fn record(state: &AuthState, mut batch: Vec<NewLog>) -> Result<usize, Status> {
+pub async fn record(state: &AuthState, batch: Vec<NewLog>) -> Result<usize, Status> {
     let n = batch.len();
-    // In the order of the per-key index, so that the rows of one key go in one after another
-    // onto the same index page instead of each insert seeking a different key's page.
+    store::insert_batch(&state.usage_writer, rows_of(batch)).await?;
+    Ok(n)
+}
+
+/// A gateway's batch as rows to store, in the order of the per-key index, so that the rows
+/// of one key go in one after another onto the same index page instead of each insert
+/// seeking a different key's page.
+pub fn rows_of(mut batch: Vec<NewLog>) -> Vec<RequestLog> {
     batch.sort_unstable_by(|a, b| (&a.api_key_id, a.timestamp).cmp(&(&b.api_key_id, b.timestamp)));
     // A batch spans a second or so: format each hour once, not once per row.
     let mut hour: Option<(i64, String)> = None;
-    let rows = batch
+    batch
         .into_iter()
         .map(|l| store::Model {
             id: uuid::Uuid::now_v7().to_string(),
@@ -72,9 +78,7 @@ pub async fn record(state: &AuthState, mut batch: Vec<NewLog>) -> Result<usize, 
             // Millisecond precision, as every other stored time (the README's decision).
             timestamp: l.timestamp.trunc_subsecs(3),
         })
-        .collect();
-    store::insert_batch(&state.usage_writer, rows).await?;
-    Ok(n)
+        .collect()
 }
 
 /// `2024-01-15T10:00:00Z` for a time in that hour; `last` holds the hour formatted last.

@@ -21,7 +21,7 @@ use tower_http::{
 pub fn build(state: Arc<GatewayState>) -> Router {
     let mut by_path: BTreeMap<String, MethodRouter<Arc<GatewayState>>> = BTreeMap::new();
     for binding in &state.table.bindings {
-        let path = binding.path.clone();
+        let path = binding.path.to_string();
         let binding = Arc::new(binding.clone());
         let filter = MethodFilter::try_from(binding.method.clone())
             .expect("http rule verbs are standard methods");

@@ -8,6 +8,9 @@ mod grpc;
 pub mod migration;
 pub mod store;
 
+/// How a `RecordRequestLogs` request becomes a batch to store (for the `log_insert` bench).
+pub use grpc::log_batch;
+
 use crm_platform::{
     Secret, bus::Bus, jwt::JwtKeys, principal::PrincipalVerifier, server::serve_grpc,
 };

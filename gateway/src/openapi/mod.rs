@@ -60,7 +60,7 @@ pub fn document(table: &RouteTable) -> Value {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", rpc.input.full_name())}}}});
         }
         paths
-            .entry(b.path.clone())
+            .entry(b.path.to_string())
             .or_default()
             .insert(b.method.as_str().to_ascii_lowercase(), op);
     }
@@ -150,7 +150,7 @@ mod tests {
         assert!(doc["components"]["schemas"]["crm.auth.v1.ApiKey"].is_object());
         for b in &table.bindings {
             assert!(
-                doc["paths"][&b.path][b.method.as_str().to_ascii_lowercase()].is_object(),
+                doc["paths"][&*b.path][b.method.as_str().to_ascii_lowercase()].is_object(),
                 "{}",
                 b.path
             );

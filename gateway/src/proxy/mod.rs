@@ -64,7 +64,7 @@ impl Service<Request<Body>> for GrpcForwarder {
                 .request_log
                 .enabled()
                 .then(|| Seen::new(request.headers(), ip));
-            let path = request.uri().path().to_owned();
+            let path: Arc<str> = request.uri().path().into();
             let mut limit = None;
             let mut key = None;
             let mut response = forward(&state, request, ip, &mut limit, &mut key)
@@ -87,7 +87,7 @@ impl Service<Request<Body>> for GrpcForwarder {
                     .unwrap_or(0);
                 state
                     .request_log
-                    .finish(key, seen, "POST", &path, status, size);
+                    .finish(key, seen, &http::Method::POST, path, status, size);
             }
             Ok(response)
         })

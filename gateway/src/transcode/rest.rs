@@ -45,8 +45,8 @@ pub async fn handle(
         state.request_log.finish(
             key,
             seen,
-            binding.method.as_str(),
-            &binding.path,
+            &binding.method,
+            binding.path.clone(),
             response.status().as_u16(),
             size,
         );

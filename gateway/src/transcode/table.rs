@@ -45,8 +45,8 @@ pub struct MethodInfo {
 pub struct RestBinding {
     /// HTTP method.
     pub method: http::Method,
-    /// Path template with `{field}` variables.
-    pub path: String,
+    /// Path template with `{field}` variables (shared: each logged request names it).
+    pub path: Arc<str>,
     /// `*` (whole body is the request), empty (no body) or a field name.
     pub body: String,
     /// The RPC.
@@ -187,7 +187,7 @@ fn collect_bindings(
             }
             out.push(RestBinding {
                 method,
-                path,
+                path: path.into(),
                 body: body.clone(),
                 rpc: info.clone(),
             });
@@ -250,7 +250,7 @@ mod tests {
             .bindings
             .iter()
             .filter(|b| Arc::ptr_eq(&b.rpc, create))
-            .map(|b| (b.method.clone(), b.path.as_str(), b.body.as_str()))
+            .map(|b| (b.method.clone(), &*b.path, b.body.as_str()))
             .collect();
         assert_eq!(
             paths,

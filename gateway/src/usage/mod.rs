@@ -2,6 +2,7 @@
 //! `last_used_at` and request counts stay current without a write per request. The full
 //! request log travels the same way, in `request_log`.
 
+mod log_columns;
 pub mod request_log;
 
 use crm_platform::{Principal, PrincipalKind, principal::PrincipalVerifier};

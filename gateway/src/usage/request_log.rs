@@ -4,10 +4,12 @@
 //! (`RecordRequestLogs`) when a batch fills or every flush interval. When the channel is full, or svc-auth refuses a batch, the
 //! entries are dropped and counted (`/metrics`, `/readyz`), never silently lost.
 
+use super::log_columns::ColumnsBuilder;
 use crate::auth::key_cache::KeyEntry;
 use crm_platform::{Principal, principal::PrincipalVerifier};
 use crm_proto::auth::{
-    RecordRequestLogsRequest, RequestLog, key_validation_service_client::KeyValidationServiceClient,
+    RecordRequestLogsRequest, RequestLogColumns,
+    key_validation_service_client::KeyValidationServiceClient,
 };
 use serde::{Deserialize, Serialize};
 use std::{
@@ -32,12 +34,12 @@ const MAX_ENDPOINT: usize = 256;
 /// The first `max` bytes of `text`, cut at a character boundary. With every text of an entry
 /// capped, an entry is at most about 1 KiB: the buffer's memory stays bounded whatever
 /// callers send, and a full batch fits svc-auth's message limit.
-fn capped(text: &str, max: usize) -> String {
+fn capped(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_owned()
+    &text[..end]
 }
 
 /// How often queued entries are taken off the queue (and full batches sent).
@@ -69,10 +71,10 @@ impl Default for RequestLogConfig {
 /// What the gateway notes about a request before handling it.
 pub struct Seen {
     started: std::time::Instant,
-    at: prost_types::Timestamp,
+    at_ms: i64,
     ip: std::net::IpAddr,
-    user_agent: String,
-    request_id: String,
+    user_agent: Box<str>,
+    request_id: Box<str>,
     /// Request body bytes (`Content-Length`, or the body read).
     pub request_bytes: u64,
 }
@@ -82,7 +84,7 @@ impl Seen {
     pub fn new(headers: &http::HeaderMap, ip: std::net::IpAddr) -> Self {
         // Capped here, not only where stored, so the buffer's memory stays bounded whatever
         // headers callers send.
-        let text = |name: &str, max: usize| {
+        let text = |name: &str, max: usize| -> Box<str> {
             capped(
                 headers
                     .get(name)
@@ -90,14 +92,11 @@ impl Seen {
                     .unwrap_or_default(),
                 max,
             )
+            .into()
         };
-        let now = chrono::Utc::now();
         Self {
             started: std::time::Instant::now(),
-            at: prost_types::Timestamp {
-                seconds: now.timestamp(),
-                nanos: now.timestamp_subsec_nanos() as i32,
-            },
+            at_ms: chrono::Utc::now().timestamp_millis(),
             ip,
             user_agent: text("user-agent", MAX_USER_AGENT),
             request_id: text("x-request-id", MAX_REQUEST_ID),
@@ -110,11 +109,27 @@ impl Seen {
     }
 }
 
+/// One request made with an API key, held until its batch is sent. Its key's ids are the
+/// cached key's own, shared, not copied per request.
+pub struct Entry {
+    pub(super) key: Arc<KeyEntry>,
+    pub(super) method: http::Method,
+    pub(super) endpoint: Arc<str>,
+    pub(super) status: u16,
+    pub(super) response_time_ms: u32,
+    pub(super) ip: std::net::IpAddr,
+    pub(super) user_agent: Box<str>,
+    pub(super) request_id: Box<str>,
+    pub(super) request_size: u64,
+    pub(super) response_size: u64,
+    pub(super) at_ms: i64,
+}
+
 /// Hands log entries to the background sender.
 #[derive(Clone)]
 pub struct RequestLogger {
-    tx: Option<mpsc::Sender<RequestLog>>,
-    rx: Arc<Mutex<Option<mpsc::Receiver<RequestLog>>>>,
+    tx: Option<mpsc::Sender<Entry>>,
+    rx: Arc<Mutex<Option<mpsc::Receiver<Entry>>>>,
     dropped: Arc<AtomicU64>,
     sent: Arc<AtomicU64>,
     batch: usize,
@@ -144,7 +159,7 @@ impl RequestLogger {
     }
 
     /// Queues one entry without waiting; counts it as dropped when the buffer is full.
-    pub fn log(&self, entry: RequestLog) {
+    pub fn log(&self, entry: Entry) {
         let Some(tx) = &self.tx else {
             return;
         };
@@ -162,27 +177,30 @@ impl RequestLogger {
     /// Logs a finished request made with `key`.
     pub fn finish(
         &self,
-        key: &KeyEntry,
+        key: &Arc<KeyEntry>,
         seen: Seen,
-        method: &str,
-        endpoint: &str,
+        method: &http::Method,
+        endpoint: Arc<str>,
         status: u16,
         response_bytes: u64,
     ) {
-        self.log(RequestLog {
-            workspace_id: key.workspace_id.clone(),
-            api_key_id: key.api_key_id.clone(),
-            method: method.to_owned(),
-            endpoint: capped(endpoint, MAX_ENDPOINT),
-            status_code: u32::from(status),
+        let endpoint = if endpoint.len() > MAX_ENDPOINT {
+            capped(&endpoint, MAX_ENDPOINT).into()
+        } else {
+            endpoint
+        };
+        self.log(Entry {
+            key: key.clone(),
+            method: method.clone(),
+            endpoint,
+            status,
             response_time_ms: seen.started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32,
-            request_ip: seen.ip.to_string(),
+            ip: seen.ip,
             user_agent: seen.user_agent,
+            request_id: seen.request_id,
             request_size: seen.request_bytes,
             response_size: response_bytes,
-            timestamp: Some(seen.at),
-            request_id: seen.request_id,
-            id: String::new(),
+            at_ms: seen.at_ms,
         });
     }
 
@@ -210,7 +228,7 @@ impl RequestLogger {
         let this = self.clone();
         let client = KeyValidationServiceClient::new(auth);
         let task = async move {
-            let mut pending: Vec<RequestLog> = Vec::with_capacity(this.batch);
+            let mut pending = ColumnsBuilder::with_capacity(this.batch);
             let mut last_send = tokio::time::Instant::now();
             loop {
                 // Woken on a timer, not per entry: a wake-up per request would cost more
@@ -220,18 +238,26 @@ impl RequestLogger {
                     _ = tokio::time::sleep(DRAIN_EVERY.min(every)) => false,
                 };
                 while let Ok(e) = rx.try_recv() {
-                    pending.push(e);
+                    pending.push(&e);
                     if pending.len() == this.batch {
-                        // A full batch's worth of room again: left empty, the buffer would
-                        // grow back by doubling, copying megabytes per batch.
-                        let full = std::mem::replace(&mut pending, Vec::with_capacity(this.batch));
-                        this.send(&client, &signer, full).await;
+                        // A full batch's worth of room again: left empty, the columns would
+                        // grow back by doubling.
+                        let full = std::mem::replace(
+                            &mut pending,
+                            ColumnsBuilder::with_capacity(this.batch),
+                        );
+                        this.send(&client, &signer, full.finish()).await;
                         last_send = tokio::time::Instant::now();
                     }
                 }
                 if stop || last_send.elapsed() >= every {
-                    this.send(&client, &signer, std::mem::take(&mut pending))
-                        .await;
+                    if !pending.is_empty() {
+                        let part = std::mem::replace(
+                            &mut pending,
+                            ColumnsBuilder::with_capacity(this.batch),
+                        );
+                        this.send(&client, &signer, part.finish()).await;
+                    }
                     last_send = tokio::time::Instant::now();
                 }
                 if stop {
@@ -249,13 +275,16 @@ impl RequestLogger {
         &self,
         client: &KeyValidationServiceClient<Channel>,
         signer: &PrincipalVerifier,
-        logs: Vec<RequestLog>,
+        columns: RequestLogColumns,
     ) {
-        if logs.is_empty() {
+        let n = columns.api_key_id.len() as u64;
+        if n == 0 {
             return;
         }
-        let n = logs.len() as u64;
-        let mut request = tonic::Request::new(RecordRequestLogsRequest { logs });
+        let mut request = tonic::Request::new(RecordRequestLogsRequest {
+            logs: Vec::new(),
+            columns: Some(columns),
+        });
         request.set_timeout(Duration::from_secs(10));
         let result = match signer.sign_into(&Principal::service("gateway"), request.metadata_mut())
         {
@@ -282,6 +311,26 @@ impl RequestLogger {
 mod tests {
     use super::*;
 
+    fn entry() -> Entry {
+        let seen = Seen::new(
+            &http::HeaderMap::new(),
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        );
+        Entry {
+            key: Arc::default(),
+            method: http::Method::GET,
+            endpoint: "/api/auth/me".into(),
+            status: 200,
+            response_time_ms: 1,
+            ip: seen.ip,
+            user_agent: seen.user_agent,
+            request_id: seen.request_id,
+            request_size: 0,
+            response_size: 0,
+            at_ms: seen.at_ms,
+        }
+    }
+
     #[test]
     fn a_full_buffer_drops_and_counts() {
         let logger = RequestLogger::new(&RequestLogConfig {
@@ -290,14 +339,14 @@ mod tests {
             batch: 10,
         });
         for _ in 0..5 {
-            logger.log(RequestLog::default());
+            logger.log(entry());
         }
         assert_eq!(logger.dropped(), 3);
         let off = RequestLogger::new(&RequestLogConfig {
             enabled: false,
             ..RequestLogConfig::default()
         });
-        off.log(RequestLog::default());
+        off.log(entry());
         assert_eq!(off.dropped(), 0);
     }
 

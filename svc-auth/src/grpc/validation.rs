@@ -190,27 +190,7 @@ impl KeyValidationService for KeyValidationApi {
         request: Request<pb::RecordRequestLogsRequest>,
     ) -> Result<Response<pb::RecordRequestLogsResponse>, Status> {
         require_service(&request)?;
-        let batch = request
-            .into_inner()
-            .logs
-            .into_iter()
-            .map(|l| {
-                Ok(request_log::NewLog {
-                    timestamp: time_or_now(l.timestamp.as_ref(), "timestamp")?,
-                    workspace_id: l.workspace_id,
-                    api_key_id: l.api_key_id,
-                    method: l.method,
-                    endpoint: l.endpoint,
-                    status_code: l.status_code,
-                    response_time_ms: l.response_time_ms,
-                    request_ip: l.request_ip,
-                    user_agent: l.user_agent,
-                    request_size: l.request_size,
-                    response_size: l.response_size,
-                    request_id: l.request_id,
-                })
-            })
-            .collect::<Result<Vec<_>, ApiError>>()?;
+        let batch = super::log_batch::batch_of(request.into_inner())?;
         let recorded = request_log::record(&self.state, batch).await?;
         Ok(Response::new(pb::RecordRequestLogsResponse {
             recorded: recorded as u32,
@@ -219,7 +199,7 @@ impl KeyValidationService for KeyValidationApi {
 }
 
 /// A reported time, or now when the gateway left it out.
-fn time_or_now(
+pub(super) fn time_or_now(
     t: Option<&prost_types::Timestamp>,
     field: &'static str,
 ) -> Result<chrono::DateTime<Utc>, ApiError> {

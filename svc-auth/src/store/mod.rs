@@ -5,6 +5,7 @@ pub mod api_client;
 pub mod api_key;
 pub mod entities;
 pub mod request_log;
+mod sqlite_time;
 pub mod workspace;
 
 use crm_platform::error::internal;

@@ -286,3 +286,131 @@ async fn rows_past_the_retention_are_pruned() {
     );
     app.stack.stop().await;
 }
+
+/// `RecordRequestLogs` straight to svc-auth, signed as one of our services.
+async fn record(
+    app: &TestApp,
+    batch: crm_proto::auth::RecordRequestLogsRequest,
+) -> Result<u32, tonic::Status> {
+    use crm_platform::{Principal, principal::PrincipalVerifier};
+    let mut client =
+        crm_proto::auth::key_validation_service_client::KeyValidationServiceClient::connect(
+            format!("http://{}", app.stack.auth_addr),
+        )
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(batch);
+    PrincipalVerifier::new(&app.service_secret)
+        .sign_into(&Principal::service("tests"), request.metadata_mut())
+        .unwrap();
+    client
+        .record_request_logs(request)
+        .await
+        .map(|r| r.into_inner().recorded)
+}
+
+/// Gateways send batches in columns; a gateway of the previous release sends one message per
+/// entry. svc-auth stores both alike and refuses malformed columns by field.
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_in_columns_and_in_messages_are_stored_alike() {
+    use crm_proto::auth::{RecordRequestLogsRequest, RequestLog, RequestLogColumns};
+    let app = TestApp::spawn().await;
+    let owner = app.owner("Acme").await;
+    let (id, _key) = app.key(&owner.token, &["contacts:read"]).await;
+    let at_ms = chrono::Utc::now().timestamp_millis() - 60_000;
+    let columns = RequestLogColumns {
+        texts: [
+            owner.workspace_id.as_str(),
+            &id,
+            "GET",
+            "/api/v1/contacts",
+            "203.0.113.9",
+            "sdk/2",
+            "",
+        ]
+        .map(String::from)
+        .to_vec(),
+        workspace_id: vec![0, 0],
+        api_key_id: vec![1, 1],
+        method: vec![2, 2],
+        endpoint: vec![3, 3],
+        request_ip: vec![4, 4],
+        user_agent: vec![5, 5],
+        request_id: vec![6, 6],
+        status_code: vec![200, 404],
+        response_time_ms: vec![7, 8],
+        request_size: vec![0, 0],
+        response_size: vec![120, 30],
+        timestamp_ms: vec![at_ms, at_ms + 1],
+    };
+    let message = RequestLog {
+        workspace_id: owner.workspace_id.clone(),
+        api_key_id: id.clone(),
+        method: "POST".into(),
+        endpoint: "/api/v1/contacts".into(),
+        status_code: 201,
+        request_ip: "203.0.113.9".into(),
+        user_agent: "sdk/1".into(),
+        timestamp: Some(prost_types::Timestamp {
+            seconds: (at_ms + 2) / 1000,
+            nanos: ((at_ms + 2) % 1000) as i32 * 1_000_000,
+        }),
+        ..Default::default()
+    };
+    let mut bad = columns.clone();
+    bad.status_code.pop();
+    let refused = record(
+        &app,
+        RecordRequestLogsRequest {
+            logs: vec![],
+            columns: Some(bad),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("columns.status_code"),
+        "{refused:?}"
+    );
+    let recorded = record(
+        &app,
+        RecordRequestLogsRequest {
+            logs: vec![message],
+            columns: Some(columns),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(recorded, 3);
+
+    let all = await_rows(&app, &owner.token, &id, 3).await;
+    let rows = all["data"].as_array().unwrap();
+    let seen: Vec<(&str, u64, &str, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap(),
+                r["status_code"].as_u64().unwrap(),
+                r["user_agent"].as_str().unwrap(),
+                r["response_size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST", 201, "sdk/1", 0),
+            ("GET", 404, "sdk/2", 30),
+            ("GET", 200, "sdk/2", 120)
+        ],
+        "newest first"
+    );
+    assert!(rows.iter().all(|r| r["request_ip"] == "203.0.113.9"));
+    assert!(rows.iter().all(|r| r["endpoint"] == "/api/v1/contacts"));
+    let newest = chrono::DateTime::from_timestamp_millis(at_ms + 2).unwrap();
+    assert_eq!(
+        rows[0]["timestamp"],
+        newest.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+}

@@ -10,6 +10,7 @@ pub mod key_policy;
 pub mod member;
 pub mod provision;
 pub mod request_log;
+mod request_log_batch;
 pub mod role;
 pub mod scopes;
 pub mod session;

@@ -3,7 +3,6 @@
 //! services, and rotated on request.
 
 use crate::{api_clients::new_client, helpers::TestApp};
-use crm_platform::{Principal, principal::PrincipalVerifier};
 use crm_proto::auth::{
     GetClientWebhookRequest, key_validation_service_client::KeyValidationServiceClient,
 };
@@ -18,13 +17,10 @@ async fn internal_webhook(
     let mut client = KeyValidationServiceClient::connect(format!("http://{}", app.stack.auth_addr))
         .await
         .unwrap();
-    let mut request = tonic::Request::new(GetClientWebhookRequest {
+    let request = app.as_service(GetClientWebhookRequest {
         workspace_id: workspace_id.to_owned(),
         api_client_id: client_id.to_owned(),
     });
-    PrincipalVerifier::new(&app.service_secret)
-        .sign_into(&Principal::service("tests"), request.metadata_mut())
-        .unwrap();
     client
         .get_client_webhook(request)
         .await

@@ -240,6 +240,18 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `message` as a request from one of our own services, for internal RPCs.
+    pub fn as_service<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        crm_platform::principal::PrincipalVerifier::new(&self.service_secret)
+            .sign_into(
+                &crm_platform::Principal::service("tests"),
+                request.metadata_mut(),
+            )
+            .unwrap();
+        request
+    }
+
     /// The gateway at `base`'s `/metrics` text.
     pub async fn metrics(&self, base: &str) -> String {
         let r = self.http.get(format!("{base}/metrics")).send().await;

@@ -292,19 +292,14 @@ async fn record(
     app: &TestApp,
     batch: crm_proto::auth::RecordRequestLogsRequest,
 ) -> Result<u32, tonic::Status> {
-    use crm_platform::{Principal, principal::PrincipalVerifier};
     let mut client =
         crm_proto::auth::key_validation_service_client::KeyValidationServiceClient::connect(
             format!("http://{}", app.stack.auth_addr),
         )
         .await
         .unwrap();
-    let mut request = tonic::Request::new(batch);
-    PrincipalVerifier::new(&app.service_secret)
-        .sign_into(&Principal::service("tests"), request.metadata_mut())
-        .unwrap();
     client
-        .record_request_logs(request)
+        .record_request_logs(app.as_service(batch))
         .await
         .map(|r| r.into_inner().recorded)
 }

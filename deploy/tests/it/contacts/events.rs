@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::helpers::{TestApp, within};
-use crm_platform::{Principal, principal::PrincipalVerifier};
 use crm_proto::webhooks::{
     ListReceivedEventsRequest, event_sink_service_client::EventSinkServiceClient,
 };
@@ -15,14 +14,11 @@ async fn events(app: &TestApp, workspace_id: &str) -> Vec<(String, String, Value
     let Ok(mut sink) = EventSinkServiceClient::connect(url).await else {
         return Vec::new();
     };
-    let mut request = tonic::Request::new(ListReceivedEventsRequest {
+    let request = app.as_service(ListReceivedEventsRequest {
         workspace_id: workspace_id.to_owned(),
         r#type: String::new(),
         limit: 1000,
     });
-    PrincipalVerifier::new(&app.service_secret)
-        .sign_into(&Principal::service("tests"), request.metadata_mut())
-        .unwrap();
     let mut out: Vec<_> = sink
         .list_received_events(request)
         .await

@@ -4,7 +4,7 @@
 //! Postgres (one schema per service) and Redis when they are set.
 
 use anyhow::Context;
-use crm_platform::{Secret, bus::Bus, db::service_url};
+use crm_platform::{Secret, bus::Bus, db::service_url, quota_view::QuotaView};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -115,6 +115,8 @@ pub struct Stack {
     pub shutdown: CancellationToken,
     config: StackConfig,
     local_bus: Bus,
+    /// Handed to the first gateway, whose in-process buckets svc-auth then reads.
+    quota_view: Option<QuotaView>,
     backends: std::collections::BTreeMap<String, String>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
@@ -161,9 +163,14 @@ impl Stack {
             ..Default::default()
         };
         let bus = bus_for(&config, &local_bus, &shutdown)?;
+        let quota_view = match &config.redis_url {
+            Some(url) => QuotaView::redis(redis::Client::open(url.as_str())?, &config.redis_prefix),
+            None => QuotaView::in_process(),
+        };
         tasks.push(tokio::spawn(svc_auth::serve(
             auth_config,
             bus,
+            quota_view.clone(),
             listener,
             shutdown.clone(),
         )));
@@ -218,6 +225,7 @@ impl Stack {
             tasks,
             config,
             local_bus,
+            quota_view: Some(quota_view),
         };
         let listener = TcpListener::bind(&stack.config.gateway_addr)
             .await
@@ -236,9 +244,12 @@ impl Stack {
         gw.redis_url = self.config.redis_url.clone().unwrap_or_default();
         gw.redis_prefix = self.config.redis_prefix.clone();
         let bus = bus_for(&self.config, &self.local_bus, &self.shutdown)?;
-        self.tasks.push(tokio::spawn(crm_gateway::serve(
+        // Extra gateways limit on their own while Redis is away; svc-auth reads the first.
+        let view = self.quota_view.take().unwrap_or_default();
+        self.tasks.push(tokio::spawn(crm_gateway::serve_with_view(
             gw,
             bus,
+            view,
             listener,
             self.shutdown.clone(),
         )));

@@ -27,6 +27,7 @@ use crm_platform::{
     bus::{Bus, FLUSH_ALL},
     jwt::JwtKeys,
     principal::PrincipalVerifier,
+    quota_view::QuotaView,
 };
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -105,16 +106,25 @@ impl Default for Config {
     }
 }
 
-/// Name of the invalidation channel for a Redis prefix.
-pub fn invalidation_channel(prefix: &str) -> String {
-    format!("{prefix}keys:invalidate")
-}
+pub use crm_platform::bus::invalidation_channel;
 
 /// Runs the gateway on `listener` until `shutdown` fires. `bus` carries key invalidations
 /// from svc-auth.
 pub async fn serve(
     config: Config,
     bus: Bus,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    serve_with_view(config, bus, QuotaView::in_process(), listener, shutdown).await
+}
+
+/// As [`serve`], and lets `view` read this gateway's in-process buckets (the embedded stack,
+/// where svc-auth shows a client's admission state).
+pub async fn serve_with_view(
+    config: Config,
+    bus: Bus,
+    view: QuotaView,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -182,6 +192,7 @@ pub async fn serve(
     let limiter =
         ratelimit::Limiter::new(config.rate_limits.clone(), redis.clone(), shutdown.clone());
     limiter.spawn_pruning(shutdown.clone());
+    view.attach_local(limiter.local_buckets());
     let openapi = serde_json::to_vec(&openapi::document(&table))?.into();
     let state = Arc::new(state::GatewayState {
         table,

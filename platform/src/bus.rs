@@ -12,6 +12,11 @@ use tokio_util::sync::CancellationToken;
 /// regained): drop every cached entry.
 pub const FLUSH_ALL: &str = "*";
 
+/// Name of the invalidation channel for a Redis key prefix.
+pub fn invalidation_channel(prefix: &str) -> String {
+    format!("{prefix}keys:invalidate")
+}
+
 /// Publishes and receives invalidation messages.
 #[derive(Clone)]
 pub struct Bus {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod jwt;
 pub mod outbox;
 pub mod principal;
+pub mod quota_view;
 pub mod rate_tiers;
 pub mod roles;
 pub mod sealed;

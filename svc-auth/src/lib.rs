@@ -12,7 +12,8 @@ pub mod store;
 pub use grpc::log_batch;
 
 use crm_platform::{
-    Secret, bus::Bus, jwt::JwtKeys, principal::PrincipalVerifier, server::serve_grpc,
+    Secret, bus::Bus, jwt::JwtKeys, principal::PrincipalVerifier, quota_view::QuotaView,
+    server::serve_grpc,
 };
 use crm_proto::auth::{
     api_client_service_server::ApiClientServiceServer, api_key_service_server::ApiKeyServiceServer,
@@ -108,10 +109,12 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
-/// Runs svc-auth on `listener` until `shutdown` fires. Key changes are announced on `bus`.
+/// Runs svc-auth on `listener` until `shutdown` fires. Key changes are announced on `bus`;
+/// client dashboards show the gateways' buckets through `quota`.
 pub async fn serve(
     config: Config,
     bus: Bus,
+    quota: QuotaView,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -137,6 +140,7 @@ pub async fn serve(
         bus,
         token_ttl_secs: config.token_ttl_secs,
         sealer: std::sync::Arc::new(crm_platform::sealed::Sealer::new(&config.data_key)),
+        quota,
     };
     domain::request_log::spawn_pruning(
         state.clone(),

@@ -1,5 +1,8 @@
 use anyhow::Context;
-use crm_platform::bus::Bus;
+use crm_platform::{
+    bus::{Bus, invalidation_channel},
+    quota_view::QuotaView,
+};
 use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
@@ -12,18 +15,28 @@ async fn main() -> anyhow::Result<()> {
     let addr =
         crm_platform::config::env_nonempty("CRM_LISTEN").unwrap_or_else(|| "0.0.0.0:50051".into());
     let shutdown = CancellationToken::new();
-    let bus = match crm_platform::config::env_nonempty("REDIS_URL") {
-        Some(url) => Bus::redis(
-            redis::Client::open(url)?,
-            "crm:keys:invalidate".into(),
-            shutdown.clone(),
-        ),
-        None => Bus::in_process(),
+    // The gateways' Redis prefix: svc-auth announces key changes on their channel and reads
+    // their rate-limit buckets.
+    let prefix =
+        crm_platform::config::env_nonempty("CRM_REDIS_PREFIX").unwrap_or_else(|| "crm:".into());
+    let (bus, quota) = match crm_platform::config::env_nonempty("REDIS_URL") {
+        Some(url) => {
+            let client = redis::Client::open(url)?;
+            (
+                Bus::redis(
+                    client.clone(),
+                    invalidation_channel(&prefix),
+                    shutdown.clone(),
+                ),
+                QuotaView::redis(client, &prefix),
+            )
+        }
+        None => (Bus::in_process(), QuotaView::in_process()),
     };
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "svc-auth listening");
     tokio::spawn(crm_platform::server::cancel_on_signal(shutdown.clone()));
-    svc_auth::serve(config, bus, listener, shutdown).await
+    svc_auth::serve(config, bus, quota, listener, shutdown).await
 }

@@ -4,6 +4,7 @@
 
 use crate::{
     api_clients::new_client,
+    client_admission::{admission, assert_bucket, expected_source},
     helpers::TestApp,
     rate_limits::{call, key_with},
 };
@@ -46,6 +47,7 @@ async fn a_clients_keys_share_its_tier_and_an_override_is_the_keys_own() {
     let own = client_key(&app, &owner.token, &cid, json!({"rateLimitOverride": 200})).await;
 
     // Basic allows a burst of 10 for the whole client.
+    let first = std::time::Instant::now();
     for i in 0..6 {
         let (s, limit, remaining, _) = me(&app, &a).await;
         assert_eq!((s, limit.as_str()), (200, "60"));
@@ -102,5 +104,14 @@ async fn a_clients_keys_share_its_tier_and_an_override_is_the_keys_own() {
         }
         assert_eq!(w["remaining"].as_u64(), Some(limit - count), "{w}");
     }
+
+    // The gateways' buckets: the 10 calls of a and b in the client's minute; the override's
+    // call too in its hour and day; the refused calls in none.
+    let (source, buckets) = admission(&app, &owner.token, &cid).await;
+    let elapsed = first.elapsed().as_secs_f64();
+    assert_eq!(source, expected_source());
+    assert_bucket(&buckets[0], ("minute", 60, 60, 10), 10, elapsed);
+    assert_bucket(&buckets[1], ("hour", 1000, 3600, 1000), 11, elapsed);
+    assert_bucket(&buckets[2], ("day", 10_000, 86_400, 10_000), 11, elapsed);
     app.stack.stop().await;
 }

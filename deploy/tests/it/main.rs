@@ -4,6 +4,7 @@
 
 mod api_clients;
 mod api_keys;
+mod client_admission;
 mod client_limits;
 mod client_webhook;
 mod contacts;

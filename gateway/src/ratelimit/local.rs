@@ -5,13 +5,21 @@
 //! Unlike the Redis script, governor checks windows one by one, so a request refused by a
 //! later window has already used a cell of the earlier ones; windows are checked shortest
 //! first, where refusals happen, to keep that rare.
+//!
+//! Each limiter's state store is kept beside it so views (a client's dashboard, through
+//! `crm_platform::quota_view`) can read a bucket without using a cell of it.
 
 use super::{decision::Decision, policy::Plan};
+use crm_platform::quota_view::LocalBuckets;
 use governor::{
     Quota, RateLimiter,
-    clock::{Clock, DefaultClock},
+    clock::{Clock, DefaultClock, Reference},
     middleware::StateInformationMiddleware,
-    state::keyed::DefaultKeyedStateStore,
+    nanos::Nanos,
+    state::{
+        StateStore,
+        keyed::{DashMapStateStore, ShrinkableKeyedStateStore},
+    },
 };
 use std::{
     collections::HashMap,
@@ -20,26 +28,69 @@ use std::{
     time::Duration,
 };
 
-type Keyed =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+/// A limiter's buckets, shared with the limiter so they can be read without a check.
+#[derive(Clone, Default)]
+struct Store(Arc<DashMapStateStore<String>>);
+
+impl StateStore for Store {
+    type Key = String;
+
+    fn measure_and_replace<T, F, E>(&self, key: &String, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<String> for Store {
+    fn retain_recent(&self, drop_below: Nanos) {
+        self.0.retain_recent(drop_below)
+    }
+
+    fn shrink_to_fit(&self) {
+        ShrinkableKeyedStateStore::shrink_to_fit(&*self.0)
+    }
+
+    fn len(&self) -> usize {
+        ShrinkableKeyedStateStore::len(&*self.0)
+    }
+
+    fn is_empty(&self) -> bool {
+        ShrinkableKeyedStateStore::is_empty(&*self.0)
+    }
+}
+
+type Keyed = RateLimiter<String, Store, DefaultClock, StateInformationMiddleware>;
+
+/// One quota's limiter, its store, and the instant its times count from.
+struct QuotaBuckets {
+    limiter: Keyed,
+    store: Store,
+    /// Taken just before the limiter's own start, so times measured from it run at most
+    /// nanoseconds ahead of the limiter's.
+    start: <DefaultClock as Clock>::Instant,
+}
 
 /// Buckets by quota (interval µs, capacity).
 #[derive(Default)]
 pub struct LocalLimiter {
-    by_quota: RwLock<HashMap<(u64, u32), Arc<Keyed>>>,
+    by_quota: RwLock<HashMap<(u64, u32), Arc<QuotaBuckets>>>,
     clock: DefaultClock,
 }
 
 impl LocalLimiter {
-    fn limiter(&self, interval_us: u64, capacity: u32) -> Arc<Keyed> {
-        let id = (interval_us, capacity);
-        if let Some(l) = self
-            .by_quota
+    fn existing(&self, interval_us: u64, capacity: u32) -> Option<Arc<QuotaBuckets>> {
+        self.by_quota
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-        {
-            return l.clone();
+            .get(&(interval_us, capacity))
+            .cloned()
+    }
+
+    fn limiter(&self, interval_us: u64, capacity: u32) -> Arc<QuotaBuckets> {
+        if let Some(l) = self.existing(interval_us, capacity) {
+            return l;
         }
         let quota = Quota::with_period(Duration::from_micros(interval_us.max(1)))
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -47,9 +98,17 @@ impl LocalLimiter {
         self.by_quota
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(id)
+            .entry((interval_us, capacity))
             .or_insert_with(|| {
-                Arc::new(RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>())
+                let store = Store::default();
+                let clock = self.clock.clone();
+                let start = clock.now();
+                let limiter = Keyed::new(quota, store.clone(), clock);
+                Arc::new(QuotaBuckets {
+                    limiter,
+                    store,
+                    start,
+                })
             })
             .clone()
     }
@@ -70,6 +129,7 @@ impl LocalLimiter {
             }
             match self
                 .limiter(w.interval_us(), w.capacity)
+                .limiter
                 .check_key(&w.bucket)
             {
                 Ok(snapshot) => {
@@ -96,9 +156,29 @@ impl LocalLimiter {
             .unwrap_or_else(|p| p.into_inner())
             .values()
         {
-            l.retain_recent();
-            l.shrink_to_fit();
+            l.limiter.retain_recent();
+            l.limiter.shrink_to_fit();
         }
+    }
+}
+
+impl LocalBuckets for LocalLimiter {
+    fn ahead_us(&self, bucket: &str, interval_us: u64, capacity: u32) -> u64 {
+        let Some(q) = self.existing(interval_us, capacity) else {
+            return 0;
+        };
+        let key = bucket.to_owned();
+        if !q.store.0.contains_key(&key) {
+            // Reading through the store would make the bucket.
+            return 0;
+        }
+        let tat = q
+            .store
+            .measure_and_replace(&key, Err::<((), Nanos), _>)
+            .err()
+            .flatten();
+        let now = self.clock.now().duration_since(q.start);
+        tat.map_or(0, |tat| tat.as_u64().saturating_sub(now.as_u64()) / 1000)
     }
 }
 
@@ -123,5 +203,33 @@ mod tests {
         assert!(!refused.allowed);
         let w = &refused.windows[0];
         assert!((19..=20).contains(&w.retry_after_secs), "{w:?}");
+    }
+
+    #[test]
+    fn a_bucket_is_read_without_using_a_cell() {
+        let local = LocalLimiter::default();
+        let p = plan(10);
+        let w = &p.windows[0];
+        assert_eq!(
+            local.ahead_us(&w.bucket, w.interval_us(), 10),
+            0,
+            "never used"
+        );
+        for _ in 0..3 {
+            assert!(local.check(&p).allowed);
+        }
+        let ahead = local.ahead_us(&w.bucket, w.interval_us(), 10);
+        let three = 3 * w.interval_us();
+        assert!(three - 1_000_000 < ahead && ahead <= three, "{ahead}");
+        assert!(
+            local.ahead_us(&w.bucket, w.interval_us(), 10) <= ahead,
+            "time only refills"
+        );
+        assert_eq!(
+            local.check(&p).windows[0].remaining,
+            6,
+            "the reads used nothing"
+        );
+        assert_eq!(local.ahead_us("key:other:minute", w.interval_us(), 10), 0);
     }
 }

@@ -69,6 +69,11 @@ impl Limiter {
         Some(decision)
     }
 
+    /// The in-process buckets, for views of this gateway's admission state.
+    pub fn local_buckets(&self) -> Arc<dyn crm_platform::quota_view::LocalBuckets> {
+        self.local.clone()
+    }
+
     /// Calls refused so far (for `/metrics`).
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)

@@ -81,7 +81,7 @@ impl Window {
             limit: limit.max(1),
             period_secs,
             capacity: capacity.clamp(1, limit.max(1)),
-            bucket: format!("{}:{name}", owner.prefix),
+            bucket: rate_tiers::bucket_name(owner.prefix, name),
             holder: owner.holder,
         }
     }
@@ -221,7 +221,7 @@ fn key_windows(config: &RateLimitConfig, key: &KeyEntry, caller: &str) -> Vec<Wi
         .api_client_id
         .as_deref()
         .filter(|_| key.client_tier)
-        .map(|c| format!("client:{c}"));
+        .map(rate_tiers::client_owner);
     let tier_owner = client_prefix.as_deref().map_or(own, |prefix| Owner {
         prefix,
         holder: "API client",
@@ -429,6 +429,43 @@ mod tests {
                 .all(|w| w.bucket.starts_with("key:k1:")),
             "a tier set on the key itself is the key's alone"
         );
+    }
+
+    #[test]
+    fn a_clients_buckets_are_the_tier_windows_views_read() {
+        let agents = route("/crm.auth.v1.AuthService/GetMe");
+        let p = Principal::new(PrincipalKind::ApiKey, "w", "u");
+        for tier in rate_tiers::TIERS {
+            let key = KeyEntry {
+                api_client_id: Some("c1".into()),
+                client_tier: true,
+                ..key(None, None, Some(tier.name))
+            };
+            let plan = plan(
+                &RateLimitConfig::default(),
+                &p,
+                Some(&key),
+                &agents,
+                "127.0.0.1".parse().unwrap(),
+            );
+            let ours: Vec<_> = plan
+                .windows
+                .iter()
+                .map(|w| (w.bucket.clone(), w.interval_us(), w.capacity))
+                .collect();
+            let views: Vec<_> = tier
+                .windows()
+                .iter()
+                .map(|w| {
+                    (
+                        rate_tiers::bucket_name(&rate_tiers::client_owner("c1"), w.name),
+                        w.interval_us(),
+                        w.capacity,
+                    )
+                })
+                .collect();
+            assert_eq!(ours, views, "{}", tier.name);
+        }
     }
 
     #[test]

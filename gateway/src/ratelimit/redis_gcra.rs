@@ -13,6 +13,7 @@ use super::{
     policy::{BucketWindow, Plan},
 };
 use crate::redis_link::RedisLink;
+use crm_platform::quota_view::REDIS_NAMESPACE;
 use std::{
     collections::HashMap,
     sync::{Arc, LazyLock},
@@ -117,15 +118,13 @@ return out
 /// ahead of now (`ahead_us`), its emission interval and capacity, as GCRA defines them.
 fn window_state(ahead_us: i64, interval_us: u64, capacity: u32, allowed: bool) -> (u32, u64, u64) {
     let ahead = ahead_us.max(0) as u64;
-    let room = u64::from(capacity) * interval_us;
-    let remaining = room.saturating_sub(ahead) / interval_us.max(1);
     let retry_us = if allowed {
         0
     } else {
-        (ahead + interval_us).saturating_sub(room)
+        (ahead + interval_us).saturating_sub(u64::from(capacity) * interval_us)
     };
     (
-        remaining.min(u64::from(capacity)) as u32,
+        crm_platform::rate_tiers::remaining(ahead, interval_us, capacity),
         ahead.div_ceil(1000),
         retry_us.div_ceil(1000),
     )
@@ -310,7 +309,7 @@ impl SharedBuckets {
     /// Redis is away, the queue is full or the reply is malformed.
     async fn ask(&self, plan: &Plan, want: u32, refund: u32) -> Option<Vec<i64>> {
         let windows = plan.bucket_windows(|w| {
-            let key = self.redis.key(&format!("rl:{}", w.bucket));
+            let key = self.redis.key(&format!("{REDIS_NAMESPACE}{}", w.bucket));
             (key, w.interval_us(), u64::from(w.capacity))
         });
         let (reply, answer) = oneshot::channel();

@@ -1,14 +1,18 @@
-//! What a client has used of its tier right now (seed 003 `ApiRateLimit`: window, request
-//! count, limit, reset), for the dashboard. Counted from the request log over the current
-//! calendar minute, hour and day (UTC), leaving out calls a limit refused. The gateway enforces
-//! the same numbers with GCRA, which refills continuously instead of at the window's edge, so
-//! this is the usage picture, not the exact admission state; it trails live traffic by the
-//! gateways' log flush interval.
+//! What a client has used of its tier right now, for the dashboard, two ways:
+//! - `current`: seed 003 `ApiRateLimit` (window, request count, limit, reset), counted from
+//!   the request log over the current calendar minute, hour and day (UTC), leaving out calls
+//!   a limit refused. It trails live traffic by the gateways' log flush interval.
+//! - `admission`: the gateways' own buckets for the client (GCRA, which refills continuously
+//!   instead of at a window's edge), read through `crm_platform::quota_view`: what they would
+//!   admit right now.
 
 use super::AuthState;
 use crate::store::request_log as store;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use crm_platform::rate_tiers::TierLimits;
+use crm_platform::{
+    quota_view::BucketSpec,
+    rate_tiers::{self, TierLimits, TierWindow},
+};
 use tonic::Status;
 
 /// One window of the tier and its use.
@@ -61,4 +65,48 @@ pub async fn current(
             reset_at: start + *len,
         })
         .collect())
+}
+
+/// One of the client's shared buckets as the gateways hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketUse {
+    /// The tier window the bucket enforces.
+    pub window: TierWindow,
+    /// Requests it admits right now.
+    pub remaining: u32,
+    /// When it is full again if no request comes.
+    pub full_at: DateTime<Utc>,
+}
+
+/// The client's tier buckets as the gateways see them at `now`, and where they were read
+/// (`shared`, `local`, or `unavailable` with no buckets).
+pub async fn admission(
+    state: &AuthState,
+    client_id: &str,
+    tier: &TierLimits,
+    now: DateTime<Utc>,
+) -> (Vec<BucketUse>, &'static str) {
+    let windows = tier.windows();
+    let owner = rate_tiers::client_owner(client_id);
+    let specs: Vec<BucketSpec> = windows
+        .iter()
+        .map(|w| BucketSpec {
+            bucket: rate_tiers::bucket_name(&owner, w.name),
+            interval_us: w.interval_us(),
+            capacity: w.capacity,
+        })
+        .collect();
+    let Some(reading) = state.quota.read(&specs).await else {
+        return (Vec::new(), "unavailable");
+    };
+    let buckets = windows
+        .iter()
+        .zip(reading.ahead_us)
+        .map(|(w, ahead)| BucketUse {
+            window: *w,
+            remaining: rate_tiers::remaining(ahead, w.interval_us(), w.capacity),
+            full_at: now + TimeDelta::microseconds(i64::try_from(ahead).unwrap_or(i64::MAX / 2)),
+        })
+        .collect();
+    (buckets, reading.source.as_str())
 }

@@ -35,6 +35,8 @@ pub struct AuthState {
     pub token_ttl_secs: i64,
     /// Seals secrets that must be read back (webhook signing secrets).
     pub sealer: std::sync::Arc<Sealer>,
+    /// The gateways' admission buckets, for a client's dashboard.
+    pub quota: crm_platform::quota_view::QuotaView,
 }
 
 /// Now, at the millisecond precision every backend stores, so a value read back equals the

@@ -213,6 +213,21 @@ impl ApiClientService for ApiClientApi {
                 .collect(),
             None => Vec::new(),
         };
+        let (rate_limit_state, rate_limit_state_source) = match &tier {
+            Some(t) => client_quota::admission(&self.state, &c.id, t, now).await,
+            None => (Vec::new(), "unavailable"),
+        };
+        let rate_limit_state = rate_limit_state
+            .into_iter()
+            .map(|b| pb::RateLimitBucket {
+                window: b.window.name.into(),
+                request_limit: b.window.limit,
+                period_seconds: b.window.period_secs,
+                burst: b.window.capacity,
+                remaining: b.remaining,
+                full_at: Some(ts(b.full_at)),
+            })
+            .collect();
         let limits = tier.map(|t| tier_limits(&t));
         let webhook_status = if c.webhook_url.is_empty() {
             "not_configured"
@@ -225,6 +240,8 @@ impl ApiClientService for ApiClientApi {
             last_used_at: last_used.map(ts),
             rate_limit: limits,
             rate_limit_usage,
+            rate_limit_state,
+            rate_limit_state_source: rate_limit_state_source.into(),
             webhook_status: webhook_status.into(),
             usage: Some(usage(u)),
             client: Some(client(c)),

@@ -3,9 +3,9 @@
 //! in-process limiter, which is where it admits calls while Redis is away.
 
 use crate::{
-    api_clients::new_client,
+    client_limits::{basic_client, client_key},
     helpers::{Options, TestApp, real_redis},
-    rate_limits::{call, key_with},
+    rate_limits::call,
 };
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -82,18 +82,7 @@ async fn with_redis_away_the_dashboard_reads_the_gateways_own_buckets() {
 /// A basic client: full buckets before any call, a cell fewer for each call after.
 async fn check_admission_view(app: &TestApp, source: &str) {
     let owner = app.owner("Acme").await;
-    let c = new_client(
-        app,
-        &owner.token,
-        json!({
-            "name": "Alpha",
-            "contactEmail": "tech@alpha.com",
-            "rateLimitTier": "basic",
-            "scopes": ["contacts:read"]
-        }),
-    )
-    .await;
-    let cid = c["id"].as_str().unwrap().to_owned();
+    let cid = basic_client(app, &owner.token).await;
     let basic = [
         ("minute", 60, 60, 10),
         ("hour", 1000, 3600, 1000),
@@ -106,13 +95,7 @@ async fn check_admission_view(app: &TestApp, source: &str) {
         assert_bucket(b, w, 0, 0.0);
     }
 
-    let key = key_with(
-        app,
-        &owner.token,
-        json!({"clientId": cid, "scopes": ["contacts:read"]}),
-    )
-    .await
-    .1;
+    let key = client_key(app, &owner.token, &cid, json!({})).await;
     let first = Instant::now();
     for _ in 0..3 {
         assert_eq!(call(app, &app.base, "/api/auth/me", &key).await.0, 200);

@@ -10,8 +10,29 @@ use crate::{
 };
 use serde_json::{Value, json};
 
+/// A client on the basic tier (burst 10) allowed `contacts:read`; returns its id.
+pub(crate) async fn basic_client(app: &TestApp, token: &str) -> String {
+    let c = new_client(
+        app,
+        token,
+        json!({
+            "name": "Alpha",
+            "contactEmail": "tech@alpha.com",
+            "rateLimitTier": "basic",
+            "scopes": ["contacts:read"]
+        }),
+    )
+    .await;
+    c["id"].as_str().unwrap().to_owned()
+}
+
 /// A key of client `client_id` with `extra` settings; returns the full key.
-async fn client_key(app: &TestApp, token: &str, client_id: &str, extra: Value) -> String {
+pub(crate) async fn client_key(
+    app: &TestApp,
+    token: &str,
+    client_id: &str,
+    extra: Value,
+) -> String {
     let mut body = json!({"clientId": client_id, "scopes": ["contacts:read"]});
     body.as_object_mut()
         .unwrap()
@@ -30,18 +51,7 @@ async fn a_clients_keys_share_its_tier_and_an_override_is_the_keys_own() {
     let started = chrono::Utc::now();
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
-    let c = new_client(
-        &app,
-        &owner.token,
-        json!({
-            "name": "Alpha",
-            "contactEmail": "tech@alpha.com",
-            "rateLimitTier": "basic",
-            "scopes": ["contacts:read"]
-        }),
-    )
-    .await;
-    let cid = c["id"].as_str().unwrap().to_owned();
+    let cid = basic_client(&app, &owner.token).await;
     let a = client_key(&app, &owner.token, &cid, json!({})).await;
     let b = client_key(&app, &owner.token, &cid, json!({})).await;
     let own = client_key(&app, &owner.token, &cid, json!({"rateLimitOverride": 200})).await;

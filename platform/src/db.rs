@@ -63,8 +63,15 @@ pub async fn connect_bulk_writer(
     .map(Some)
 }
 
-/// WAL pages after which the bulk writer's commit checkpoints (32 MiB of 4 KiB pages).
-const BULK_CHECKPOINT_PAGES: u32 = 8192;
+/// Page size of the SQLite databases we create (SQLite's default is 4 KiB). The request log's
+/// commits touch at least one page per busy key (its per-key index's last leaf) and SQLite
+/// writes each page to the WAL with system calls of its own: with 16 KiB pages a row cost
+/// a quarter less CPU over 1 000 keys, and with one key too (`log_insert`, README Figures).
+/// A database keeps the page size it was created with.
+pub const SQLITE_PAGE_SIZE: u32 = 16 * 1024;
+
+/// WAL pages after which the bulk writer's commit checkpoints (32 MiB).
+const BULK_CHECKPOINT_PAGES: u32 = 32 * 1024 * 1024 / SQLITE_PAGE_SIZE;
 
 async fn connect_pool(
     url: &str,
@@ -100,6 +107,8 @@ async fn connect_pool(
 /// connection only).
 fn sqlite_settings(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
+        // Applied before the journal mode (sqlx orders them so), as SQLite requires.
+        .page_size(SQLITE_PAGE_SIZE)
         // WAL lets readers proceed during a write; the pool's busy timeout absorbs the rest.
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
@@ -116,4 +125,36 @@ fn sqlite_parent_dir(url: &str) -> Option<&str> {
         return None;
     }
     Path::new(path).parent()?.to_str().filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    #[tokio::test]
+    async fn new_sqlite_databases_get_large_pages_and_the_bulk_writer_shares_them() {
+        let dir = std::env::temp_dir().join(format!("crm-db-pages-{}", uuid::Uuid::new_v4()));
+        let url = super::service_url(None, &dir, "pages");
+        let db = super::connect(&url, "pages").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+        let writer = super::connect_bulk_writer(&url, "pages")
+            .await
+            .unwrap()
+            .unwrap();
+        for conn in [&db, &writer] {
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    "PRAGMA page_size",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            let size: i64 = row.try_get_by_index(0).unwrap();
+            assert_eq!(size, i64::from(super::SQLITE_PAGE_SIZE));
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -7,7 +7,7 @@
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::{
     sync::{Arc, RwLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// A gateway's in-process buckets.
@@ -66,8 +66,19 @@ pub struct QuotaView {
 struct SharedBuckets {
     client: redis::Client,
     prefix: String,
-    conn: tokio::sync::Mutex<Option<ConnectionManager>>,
+    conn: tokio::sync::Mutex<Link>,
 }
+
+/// The connection, or when the last attempt to make one failed.
+#[derive(Default)]
+struct Link {
+    conn: Option<ConnectionManager>,
+    failed_at: Option<Instant>,
+}
+
+/// After a failed connection attempt, views read the local buckets for this long before
+/// Redis is tried again, so a Redis that does not answer delays one dashboard, not each.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// What gateways put between their Redis prefix and a bucket's name.
 pub const REDIS_NAMESPACE: &str = "rl:";
@@ -90,7 +101,7 @@ impl QuotaView {
             shared: Some(Arc::new(SharedBuckets {
                 client,
                 prefix: prefix.to_owned(),
-                conn: tokio::sync::Mutex::new(None),
+                conn: tokio::sync::Mutex::new(Link::default()),
             })),
             local: Arc::default(),
         }
@@ -129,8 +140,11 @@ impl QuotaView {
 
 impl SharedBuckets {
     async fn connection(&self) -> Option<ConnectionManager> {
-        let mut guard = self.conn.lock().await;
-        if guard.is_none() {
+        let mut link = self.conn.lock().await;
+        if link.conn.is_none() {
+            if link.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+                return None;
+            }
             let config = ConnectionManagerConfig::new()
                 .set_number_of_retries(1)
                 .set_connection_timeout(Some(REDIS_TIMEOUT))
@@ -140,9 +154,10 @@ impl SharedBuckets {
                 ConnectionManager::new_with_config(self.client.clone(), config),
             )
             .await;
-            *guard = made.ok()?.ok();
+            link.conn = made.ok().and_then(Result::ok);
+            link.failed_at = link.conn.is_none().then(Instant::now);
         }
-        guard.clone()
+        link.conn.clone()
     }
 
     /// Redis' clock and the buckets' theoretical arrival times in one atomic round trip, so
@@ -166,7 +181,9 @@ impl SharedBuckets {
             Ok(a) => a,
             Err(e) => {
                 tracing::debug!(error = %e, "quota view cannot read Redis");
-                *self.conn.lock().await = None;
+                let mut link = self.conn.lock().await;
+                link.conn = None;
+                link.failed_at = Some(Instant::now());
                 return None;
             }
         };
@@ -226,5 +243,10 @@ mod tests {
         view.attach_local(Arc::new(Fixed));
         let read = view.read(&[spec("client:c:minute")]).await.unwrap();
         assert_eq!(read.source, Source::Local);
+        let link = view.shared.as_ref().unwrap().conn.lock().await;
+        assert!(
+            link.failed_at.is_some(),
+            "the failure is remembered, so the next views do not wait on Redis again"
+        );
     }
 }

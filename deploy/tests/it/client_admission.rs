@@ -4,7 +4,7 @@
 
 use crate::{
     client_limits::{basic_client, client_key},
-    helpers::{Options, TestApp, real_redis},
+    helpers::{TestApp, real_redis},
     rate_limits::call,
 };
 use serde_json::{Value, json};
@@ -69,12 +69,8 @@ async fn the_dashboard_reads_the_buckets_the_gateway_admits_from() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_away_the_dashboard_reads_the_gateways_own_buckets() {
-    // Port 1 on loopback: nothing listens there, so the gateway limits in-process.
-    let app = TestApp::spawn_with(Options {
-        redis_url: Some(Some("redis://127.0.0.1:1".into())),
-        ..Options::default()
-    })
-    .await;
+    // The gateway limits in-process.
+    let app = TestApp::spawn_with_redis_unreachable().await;
     check_admission_view(&app, "local").await;
     app.stack.stop().await;
 }

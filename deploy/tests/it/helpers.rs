@@ -40,6 +40,16 @@ impl TestApp {
         Self::spawn_with(Options::default()).await
     }
 
+    /// A stack whose Redis never answers: port 1 on loopback, where nothing listens, so
+    /// every Redis call fails fast.
+    pub async fn spawn_with_redis_unreachable() -> Self {
+        Self::spawn_with(Options {
+            redis_url: Some(Some("redis://127.0.0.1:1".into())),
+            ..Options::default()
+        })
+        .await
+    }
+
     pub async fn spawn_with(options: Options) -> Self {
         let storage = TestStorage::new().await;
         let service_secret = Secret::new(random_secret());

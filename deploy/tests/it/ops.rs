@@ -1,4 +1,4 @@
-use crate::helpers::{Options, TestApp, within};
+use crate::helpers::{TestApp, within};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -60,12 +60,7 @@ async fn health_readiness_openapi_cors_and_request_ids() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_redis_unreachable_the_gateway_keeps_serving_and_says_so() {
-    // Port 1 on loopback: nothing listens there, so every Redis call fails fast.
-    let app = TestApp::spawn_with(Options {
-        redis_url: Some(Some("redis://127.0.0.1:1".into())),
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with_redis_unreachable().await;
     let owner = app.owner("Acme").await;
     let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);

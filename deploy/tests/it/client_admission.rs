@@ -52,7 +52,14 @@ pub(crate) fn assert_bucket(b: &Value, window: (&str, u64, u64, u64), used: u64,
         (least..=(least + refilled).min(burst)).contains(&remaining),
         "{name}: {remaining} left of {burst} after {used} calls within {elapsed:.1} s: {b}"
     );
-    let full_at = chrono::DateTime::parse_from_rfc3339(b["fullAt"].as_str().unwrap()).unwrap();
+    let full_at = b["fullAt"].as_str().unwrap();
+    // Protobuf JSON writes 0, 3, 6 or 9 digits of fraction, as the value needs.
+    let digits = full_at.split_once('.').map_or(0, |(_, f)| f.len() - 1);
+    assert!(
+        digits == 0 || digits == 3,
+        "milliseconds, as every time: {b}"
+    );
+    let full_at = chrono::DateTime::parse_from_rfc3339(full_at).unwrap();
     let full_in = (full_at.timestamp_millis() - chrono::Utc::now().timestamp_millis()) as f64;
     assert!(
         full_in <= used as f64 * interval * 1000.0 + 1000.0,

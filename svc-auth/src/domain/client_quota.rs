@@ -8,7 +8,7 @@
 
 use super::AuthState;
 use crate::store::request_log as store;
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, SubsecRound, TimeDelta, Utc};
 use crm_platform::{
     quota_view::BucketSpec,
     rate_tiers::{self, TierLimits, TierWindow},
@@ -105,7 +105,12 @@ pub async fn admission(
         .map(|(w, ahead)| BucketUse {
             window: *w,
             remaining: rate_tiers::remaining(ahead, w.interval_us(), w.capacity),
-            full_at: now + TimeDelta::microseconds(i64::try_from(ahead).unwrap_or(i64::MAX / 2)),
+            // At the millisecond precision of every time the API shows, rounded up: the
+            // bucket is never full before the time given.
+            full_at: now.trunc_subsecs(3)
+                + TimeDelta::milliseconds(
+                    i64::try_from(ahead.div_ceil(1000)).unwrap_or(i64::MAX / 2_000_000),
+                ),
         })
         .collect();
     (buckets, reading.source.as_str())

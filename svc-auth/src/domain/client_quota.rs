@@ -43,11 +43,13 @@ pub async fn current(
     tier: &TierLimits,
     now: DateTime<Utc>,
 ) -> Result<Vec<WindowUse>, Status> {
-    let windows = [
-        ("minute", tier.per_minute, TimeDelta::minutes(1)),
-        ("hour", tier.per_hour, TimeDelta::hours(1)),
-        ("day", tier.per_day, TimeDelta::days(1)),
-    ];
+    let windows = tier.windows().map(|w| {
+        (
+            w.name,
+            w.limit,
+            TimeDelta::seconds(i64::from(w.period_secs)),
+        )
+    });
     let starts = windows.map(|(_, _, len)| now.duration_trunc(len).unwrap_or(now));
     let counts = if api_key_ids.is_empty() {
         [0; 3]

@@ -1,10 +1,10 @@
 //! Cost of storing the request log on SQLite, per row, apart from HTTP: what svc-auth does
 //! with a gateway's `RecordRequestLogs` batch once it has arrived (protobuf decode,
-//! `log_batch::batch_of`, `domain::request_log::rows_of`, which puts it in the per-key
-//! index's order and makes the rows, then `store::request_log::insert_batch` on the bulk
+//! `log_batch::batch_of`, `domain::request_log::chunks_of`, which sorts it by key and time
+//! and encodes one chunk per key, then `store::request_log::insert_chunks` on the bulk
 //! writer's connection, with the server's settings and schema), batches of calls spread over
 //! many keys in turn, as in `partner_rps`' many-keys run. Prints the process' CPU time per
-//! row for those steps (user and system: the insert runs on sqlx's SQLite thread) over all
+//! row (logged request) for those steps (user and system: the insert runs on sqlx's SQLite thread) over all
 //! batches but the first two, and the database's size.
 //!
 //! On a noisy machine the steadier figure is instructions, counted by callgrind over two
@@ -13,18 +13,19 @@
 //! includes encoding the batches (as the gateway would; not timed in the CPU figure), and not
 //! the kernel's part of writing the pages (callgrind counts user space only).
 //!
-//! `cargo run --release -p crm-bench --bin log_insert -- [keys] [batches] [rows per batch] [migrations|-] [columns|messages]`
-//! (defaults 1 000 keys, 12 batches, 15 000 rows: the gateway's batch size; all migrations;
-//! the batch in columns, as gateways send it). With `migrations` the schema is svc-auth's as
-//! of that migration (`6`: before `m0007` dropped SQLite's index on ids); with `messages`
-//! the batch is one message per call, the form of gateways before columns.
+//! `cargo run --release -p crm-bench --bin log_insert -- [keys] [batches] [rows per batch] [columns|messages]`
+//! (defaults 1 000 keys, 12 batches, 15 000 rows: the gateway's batch size; the batch in
+//! columns, as gateways send it). With `messages` the batch is one message per call, the
+//! form of gateways before columns.
 
 use crm_bench::cpu_time;
 use crm_proto::auth as pb;
 use prost::Message;
 use sea_orm_migration::MigratorTrait;
 use svc_auth::{
-    domain::request_log::rows_of, log_batch::batch_of, store::request_log::insert_batch,
+    domain::{request_log::chunks_of, request_log_read},
+    log_batch::batch_of,
+    store::request_log::{LogFilter, insert_chunks},
 };
 
 // The allocator the servers use, so allocation costs what it costs there.
@@ -97,15 +98,14 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (key_count, batches, per_batch) = (arg(1, 1000).max(1), arg(2, 12), arg(3, 15_000));
-    let migrations = args.get(4).and_then(|a| a.parse().ok());
-    let messages = args.get(5).is_some_and(|a| a == "messages");
+    let messages = args.get(4).is_some_and(|a| a == "messages");
     let dir = std::env::temp_dir().join(format!("crm-log-insert-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let url = crm_platform::db::service_url(None, &dir, "auth");
     let db = crm_platform::db::connect_bulk_writer(&url, "auth")
         .await?
         .expect("a SQLite URL gets a bulk writer");
-    svc_auth::migration::Migrator::up(&db, migrations).await?;
+    svc_auth::migration::Migrator::up(&db, None).await?;
 
     let keys: Vec<String> = (0..key_count)
         .map(|_| uuid::Uuid::new_v4().to_string())
@@ -119,19 +119,20 @@ async fn main() -> anyhow::Result<()> {
         let before = cpu_time(pid);
         let request = pb::RecordRequestLogsRequest::decode(&bytes[..])?;
         let batch_in = batch_of(request).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        insert_batch(&db, rows_of(batch_in)).await?;
+        insert_chunks(&db, chunks_of(batch_in)).await?;
         if batch >= WARM_UP {
             cpu += cpu_time(pid).saturating_sub(before);
             rows += per_batch;
         }
     }
+    let reads = read_one_key(&db, &workspace, &keys[0]).await?;
     let size: u64 = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
         .sum();
     println!(
         "{key_count} keys, {batches} batches of {per_batch} rows ({WARM_UP} not measured), {}: \
-         {:.2} µs of CPU per row; database and WAL {} MiB{}",
+         {:.2} µs of CPU per row; database and WAL {} MiB",
         if messages {
             "one message per call"
         } else {
@@ -139,9 +140,41 @@ async fn main() -> anyhow::Result<()> {
         },
         cpu.as_secs_f64() * 1e6 / rows.max(1) as f64,
         size >> 20,
-        migrations.map_or(String::new(), |m| format!(" (schema as of migration {m})"))
     );
+    println!("{reads}");
     db.close().await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// What reading the first key's log costs once stored: the newest page of 20 and the usage
+/// sums by hour, each over all its entries, wall time.
+async fn read_one_key(
+    db: &sea_orm::DatabaseConnection,
+    workspace: &str,
+    key: &str,
+) -> anyhow::Result<String> {
+    let filter = LogFilter {
+        api_key_ids: vec![key.to_owned()],
+        ..LogFilter::default()
+    };
+    let start = std::time::Instant::now();
+    let (_, total) = request_log_read::page(db, workspace, &filter, 1, 20)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let page = start.elapsed();
+    let start = std::time::Instant::now();
+    let sums = request_log_read::sums(db, workspace, &filter, 3_600_000)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let usage = start.elapsed();
+    anyhow::ensure!(
+        sums.total == total,
+        "the page and the sums saw the same entries"
+    );
+    Ok(format!(
+        "one key's {total} entries: newest page of 20 in {:.1} ms, usage sums in {:.1} ms",
+        page.as_secs_f64() * 1e3,
+        usage.as_secs_f64() * 1e3
+    ))
 }

@@ -112,7 +112,16 @@ async fn every_key_request_is_logged_with_its_details() {
     )
     .await;
     assert_eq!(none["pagination"]["total"], 0);
-    for (query, field) in [("?limit=101", "limit"), ("?status=abc", "status")] {
+    // A page reaches into the 10 000 newest matching requests at most.
+    let (s, deep) = logs(&app, &owner.token, &id, "?limit=100&page=100").await;
+    assert_eq!((s, deep["pagination"]["total"].as_u64()), (200, Some(5)));
+    assert!(deep["data"].as_array().unwrap().is_empty());
+    for (query, field) in [
+        ("?limit=101", "limit"),
+        ("?status=abc", "status"),
+        ("?limit=100&page=101", "page"),
+        ("?page=501", "page"),
+    ] {
         let (s, e) = logs(&app, &owner.token, &id, query).await;
         assert_eq!((s, &e["details"]["field"]), (400, &json!(field)), "{query}");
     }
@@ -242,8 +251,12 @@ async fn under_load_every_entry_is_either_stored_or_counted_as_dropped() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rows_past_the_retention_are_pruned() {
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
-    use svc_auth::store::entities::api_request_logs as rows;
+    use sea_orm::EntityTrait;
+    use svc_auth::store::{
+        entities::api_request_log_chunks as chunks,
+        log_chunk::{ChunkWriter, EntryIn},
+        request_log::{NewChunk, insert_chunks},
+    };
     let app = TestApp::spawn_with(Options {
         request_log_prune_every_secs: Some(1),
         ..Options::default()
@@ -253,36 +266,41 @@ async fn rows_past_the_retention_are_pruned() {
     let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
     let db = app.auth_db().await;
     let old = chrono::Utc::now() - chrono::Duration::days(31);
+    let mut writer = ChunkWriter::default();
+    writer.push(EntryIn {
+        id: *uuid::Uuid::now_v7().as_bytes(),
+        at_ms: old.timestamp_millis(),
+        method: "GET",
+        endpoint: "/api/auth/me",
+        request_ip: "127.0.0.1",
+        user_agent: "",
+        request_id: "",
+        status_code: 200,
+        response_time_ms: 1,
+        request_size: 0,
+        response_size: 0,
+    });
     // Stored 31 days ago: its id (UUID v7) says so too, as the prune reads it.
     let stored_then = uuid::Timestamp::from_unix(uuid::NoContext, old.timestamp() as u64, 0);
-    rows::ActiveModel {
-        id: Set(uuid::Uuid::new_v7(stored_then).to_string()),
-        workspace_id: Set(owner.workspace_id.clone()),
-        api_key_id: Set(id.clone()),
-        method: Set("GET".into()),
-        endpoint: Set("/api/auth/me".into()),
-        status_code: Set(200),
-        response_time_ms: Set(1),
-        request_ip: Set("127.0.0.1".into()),
-        user_agent: Set(String::new()),
-        request_size: Set(0),
-        response_size: Set(0),
-        request_id: Set(String::new()),
-        timestamp: Set(old),
-        hour_bucket: Set(old.format("%Y-%m-%dT%H:00:00Z").to_string()),
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    let chunk = NewChunk {
+        id: uuid::Uuid::new_v7(stored_then).to_string(),
+        workspace_id: owner.workspace_id.as_str().into(),
+        api_key_id: id.as_str().into(),
+        first_at: old,
+        last_at: old,
+        entries: 1,
+        body: writer.finish(),
+    };
+    insert_chunks(&db, vec![chunk]).await.unwrap();
     assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
     let pruned = within(Duration::from_secs(5), || async {
-        let all = rows::Entity::find().all(&db).await.unwrap();
-        all.len() == 1 && all[0].timestamp > old
+        let all = chunks::Entity::find().all(&db).await.unwrap();
+        all.len() == 1 && all[0].first_at > old
     })
     .await;
     assert!(
         pruned.is_some(),
-        "the 31-day-old row is gone, today's stays (30-day retention)"
+        "the 31-day-old chunk is gone, today's stays (30-day retention)"
     );
     app.stack.stop().await;
 }

@@ -7,7 +7,7 @@
 //!   admit right now.
 
 use super::AuthState;
-use crate::store::request_log as store;
+use super::request_log_read as read;
 use chrono::{DateTime, DurationRound, SubsecRound, TimeDelta, Utc};
 use crm_platform::{
     quota_view::BucketSpec,
@@ -54,7 +54,7 @@ pub async fn current(
     let counts = if api_key_ids.is_empty() {
         [0; 3]
     } else {
-        store::accepted_since(&state.db, workspace_id, api_key_ids, starts).await?
+        read::accepted_since(&state.db, workspace_id, api_key_ids, starts).await?
     };
     Ok(windows
         .iter()

@@ -11,6 +11,7 @@ pub mod member;
 pub mod provision;
 pub mod request_log;
 mod request_log_batch;
+pub mod request_log_read;
 pub mod role;
 pub mod scopes;
 pub mod session;

@@ -2,7 +2,8 @@
 //! (seed 002 "View request logs") and as usage statistics (seed 003), pruned after the
 //! retention period.
 
-use super::{AuthState, api_key};
+use super::{AuthState, api_key, request_log_read as read};
+use crate::store::log_chunk::time_of;
 use crate::store::request_log::{self as store, LogFilter, StatusFilter};
 use chrono::{DateTime, Utc};
 use crm_platform::{Principal, error::ApiError};
@@ -10,16 +11,16 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-pub use store::Model as RequestLog;
+pub use read::RequestLog;
 
 /// Longest page.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
-pub use super::request_log_batch::{BatchBuilder, LogBatch, NewLog, rows_of};
+pub use super::request_log_batch::{BatchBuilder, LogBatch, NewLog, chunks_of};
 /// Stores a gateway's batch; the caller has checked [`LogBatch::names_only_its_texts`].
 pub async fn record(state: &AuthState, batch: LogBatch) -> Result<usize, Status> {
     let n = batch.entries.len();
-    store::insert_batch(&state.usage_writer, rows_of(batch)).await?;
+    store::insert_chunks(&state.usage_writer, chunks_of(batch)).await?;
     Ok(n)
 }
 
@@ -46,7 +47,7 @@ fn status_filter(status: &str) -> Result<StatusFilter, ApiError> {
         "error" => StatusFilter::Range(400, 999),
         class if class.len() == 3 && class.ends_with("xx") => {
             let d = class[..1]
-                .parse::<i32>()
+                .parse::<u32>()
                 .ok()
                 .filter(|d| (1..=5).contains(d))
                 .ok_or_else(bad_status)?;
@@ -54,7 +55,7 @@ fn status_filter(status: &str) -> Result<StatusFilter, ApiError> {
         }
         code => {
             let c = code
-                .parse::<i32>()
+                .parse::<u32>()
                 .ok()
                 .filter(|c| (100..=599).contains(c))
                 .ok_or_else(bad_status)?;
@@ -123,7 +124,7 @@ pub async fn logs(
         );
     }
     let f = filter(vec![key.id.clone()], q)?;
-    let (rows, total) = store::page(
+    let (rows, total) = read::page(
         &state.db,
         &key.workspace_id,
         &f,
@@ -156,8 +157,8 @@ pub struct Usage {
     pub top_errors: Vec<(u32, u64)>,
 }
 
-fn mean(sum: i64, n: i64) -> u64 {
-    if n <= 0 {
+fn mean(sum: u64, n: u64) -> u64 {
+    if n == 0 {
         0
     } else {
         ((sum as f64) / (n as f64)).round() as u64
@@ -178,31 +179,32 @@ pub async fn usage(
         _ => return Err(ApiError::invalid_field("group_by", "must be 'hour' or 'day'").into()),
     };
     let f = filter(key_ids, q)?;
-    let db = &state.db;
-    let (total, ok, ms) = store::totals(db, workspace_id, &f).await?;
-    let mut by_endpoint: Vec<(String, u64, u64)> = store::by_endpoint(db, workspace_id, &f)
-        .await?
+    let bucket_ms = if by_day { 86_400_000 } else { 3_600_000 };
+    let sums = read::sums(&state.db, workspace_id, &f, bucket_ms).await?;
+    let mut by_endpoint: Vec<(String, u64, u64)> = sums
+        .by_endpoint
         .into_iter()
-        .map(|(e, n, ms)| (e, n.max(0) as u64, mean(ms, n)))
+        .map(|(e, (n, ms))| (e, n, mean(ms, n)))
         .collect();
     by_endpoint.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut by_time: Vec<(String, u64)> = store::by_time(db, workspace_id, &f, by_day)
-        .await?
-        .into_iter()
-        .map(|(t, n)| (t, n.max(0) as u64))
-        .collect();
+    let mut by_time: Vec<(i64, u64)> = sums.by_time.into_iter().collect();
     by_time.sort();
-    let mut top_errors: Vec<(u32, u64)> = store::by_error_status(db, workspace_id, &f)
-        .await?
+    let format = if by_day {
+        "%Y-%m-%d"
+    } else {
+        "%Y-%m-%dT%H:00:00Z"
+    };
+    let by_time = by_time
         .into_iter()
-        .map(|(s, n)| (s.max(0) as u32, n.max(0) as u64))
+        .map(|(at, n)| (time_of(at).format(format).to_string(), n))
         .collect();
+    let mut top_errors: Vec<(u32, u64)> = sums.by_error.into_iter().collect();
     top_errors.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top_errors.truncate(5);
     Ok(Usage {
-        total: total.max(0) as u64,
-        successful: ok.max(0) as u64,
-        average_ms: mean(ms, total),
+        total: sums.total,
+        successful: sums.successful,
+        average_ms: mean(sums.ms, sums.total),
         by_endpoint,
         by_time,
         top_errors,
@@ -237,7 +239,7 @@ pub fn spawn_pruning(
             let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or_default();
             match store::prune_before_global(&state.db, cutoff).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(rows = n, "pruned request logs past retention"),
+                Ok(n) => tracing::info!(chunks = n, "pruned request logs past retention"),
                 Err(e) => tracing::warn!(code = ?e.code(), "request log prune failed"),
             }
             tokio::select! {

@@ -1,8 +1,11 @@
 //! A gateway's request-log batch as svc-auth holds it (texts once, entries naming them) and
-//! as the rows it stores, in the per-key index's order.
+//! as the chunks it stores, one per key.
 
-use crate::store::request_log::NewRow;
-use chrono::{DateTime, SubsecRound, Utc};
+use crate::store::{
+    log_chunk::{self, ChunkWriter, EntryIn},
+    request_log::NewChunk,
+};
+use chrono::{DateTime, Utc};
 use std::{collections::HashMap, sync::Arc};
 
 /// Longest text kept of a user agent.
@@ -98,11 +101,11 @@ impl BatchBuilder {
     }
 }
 
-/// A gateway's batch as rows to store, in the order of the per-key index, so that the rows
-/// of one key go in one after another onto the same index page instead of each insert
-/// seeking a different key's page. Keys are ranked by their text once, and the entries
-/// sorted by rank and time: comparing integers, not key texts, for every pair.
-pub fn rows_of(batch: LogBatch) -> Vec<NewRow> {
+/// A gateway's batch as chunks to store: one per key (split past
+/// [`log_chunk::MAX_ENTRIES`]), each key's entries in time order. Keys are ranked by their
+/// text once and the entries sorted by rank and time, comparing integers, not key texts, for
+/// every pair. Entry and chunk ids are UUID v7 made here, in that order.
+pub fn chunks_of(batch: LogBatch) -> Vec<NewChunk> {
     let LogBatch {
         mut texts,
         mut entries,
@@ -117,35 +120,52 @@ pub fn rows_of(batch: LogBatch) -> Vec<NewRow> {
         rank[*k as usize] = r as u32;
     }
     entries.sort_unstable_by_key(|e| (rank[e.api_key_id as usize], e.timestamp));
-    // A batch spans a second or so: format each hour once, not once per row.
-    let mut hour: Option<(i64, Arc<str>)> = None;
-    let text = |i: u32| texts[i as usize].clone();
-    entries
-        .into_iter()
-        .map(|l| NewRow {
-            id: new_id(),
-            hour_bucket: hour_bucket(&mut hour, l.timestamp),
-            workspace_id: text(l.workspace_id),
-            api_key_id: text(l.api_key_id),
-            method: text(l.method),
-            endpoint: text(l.endpoint),
-            status_code: l.status_code.min(999) as i32,
-            response_time_ms: l.response_time_ms.min(i32::MAX as u32) as i32,
-            request_ip: text(l.request_ip),
-            user_agent: text(l.user_agent),
-            request_size: l.request_size.min(i64::MAX as u64) as i64,
-            response_size: l.response_size.min(i64::MAX as u64) as i64,
-            request_id: text(l.request_id),
+    let text = |i: u32| &*texts[i as usize];
+    let mut chunks = Vec::new();
+    let mut open: Option<(NewLog, ChunkWriter)> = None;
+    for e in entries {
+        if let Some((first, writer)) = &open
+            && (first.api_key_id != e.api_key_id
+                || first.workspace_id != e.workspace_id
+                || writer.len() >= log_chunk::MAX_ENTRIES)
+            && let Some((first, writer)) = open.take()
+        {
+            chunks.push(close(&texts, first, writer));
+        }
+        let (_, writer) = open.get_or_insert_with(|| (e, ChunkWriter::default()));
+        writer.push(EntryIn {
+            id: *uuid::Uuid::now_v7().as_bytes(),
             // Millisecond precision, as every other stored time (the README's decision).
-            timestamp: l.timestamp.trunc_subsecs(3),
-        })
-        .collect()
+            at_ms: e.timestamp.timestamp_millis(),
+            method: text(e.method),
+            endpoint: text(e.endpoint),
+            request_ip: text(e.request_ip),
+            user_agent: text(e.user_agent),
+            request_id: text(e.request_id),
+            status_code: e.status_code.min(999),
+            response_time_ms: e.response_time_ms,
+            request_size: e.request_size.min(i64::MAX as u64),
+            response_size: e.response_size.min(i64::MAX as u64),
+        });
+    }
+    if let Some((first, writer)) = open {
+        chunks.push(close(&texts, first, writer));
+    }
+    chunks
 }
 
-/// A new row id: UUID v7, whose order is the order rows are stored in.
-fn new_id() -> Arc<str> {
-    let mut buf = uuid::Uuid::encode_buffer();
-    Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf))
+/// The chunk `writer` holds, of the key and workspace `first` names.
+fn close(texts: &[Arc<str>], first: NewLog, writer: ChunkWriter) -> NewChunk {
+    let (lo, hi) = writer.span();
+    NewChunk {
+        id: uuid::Uuid::now_v7().to_string(),
+        workspace_id: texts[first.workspace_id as usize].clone(),
+        api_key_id: texts[first.api_key_id as usize].clone(),
+        first_at: log_chunk::time_of(lo),
+        last_at: log_chunk::time_of(hi),
+        entries: writer.len() as i32,
+        body: writer.finish(),
+    }
 }
 
 /// Points entries whose user agent is longer than the stored maximum at a copy cut to it.
@@ -169,43 +189,13 @@ fn cap_user_agents(texts: &mut Vec<Arc<str>>, entries: &mut [NewLog]) {
     }
 }
 
-/// `2024-01-15T10:00:00Z` for a time in that hour; `last` holds the hour formatted last.
-fn hour_bucket(last: &mut Option<(i64, Arc<str>)>, at: DateTime<Utc>) -> Arc<str> {
-    let h = at.timestamp().div_euclid(3600);
-    match last {
-        Some((seen, text)) if *seen == h => text.clone(),
-        _ => {
-            let text: Arc<str> = at.format("%Y-%m-%dT%H:00:00Z").to_string().into();
-            *last = Some((h, text.clone()));
-            text
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::log_chunk::Chunk;
 
     #[test]
-    fn hour_buckets() {
-        let mut last = None;
-        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        assert_eq!(
-            &*hour_bucket(&mut last, at("2024-01-15T10:59:59Z")),
-            "2024-01-15T10:00:00Z"
-        );
-        assert_eq!(
-            &*hour_bucket(&mut last, at("2024-01-15T10:00:00Z")),
-            "2024-01-15T10:00:00Z"
-        );
-        assert_eq!(
-            &*hour_bucket(&mut last, at("2024-01-15T11:00:00Z")),
-            "2024-01-15T11:00:00Z"
-        );
-    }
-
-    #[test]
-    fn a_batch_becomes_rows_in_key_order_sharing_its_texts() {
+    fn a_batch_becomes_one_chunk_per_key_in_time_order() {
         let mut b = BatchBuilder::default();
         let at = |ms: i64| DateTime::from_timestamp_millis(1_764_590_000_000 + ms).unwrap();
         let long_agent = "ğ".repeat(600);
@@ -233,18 +223,50 @@ mod tests {
         let batch = b.finish();
         assert!(batch.names_only_its_texts());
         assert_eq!(batch.texts.len(), 9, "each distinct text once");
-        let rows = rows_of(batch);
-        let order: Vec<(&str, i64)> = rows
+        let chunks = chunks_of(batch);
+        let keys: Vec<(&str, i32, i64, i64)> = chunks
             .iter()
-            .map(|r| (&*r.api_key_id, r.timestamp.timestamp_millis() % 1_000))
+            .map(|c| {
+                let ms = |t: DateTime<Utc>| t.timestamp_millis() % 1_000;
+                (&*c.api_key_id, c.entries, ms(c.first_at), ms(c.last_at))
+            })
             .collect();
-        assert_eq!(order, [("k1", 2), ("k1", 9), ("k2", 1), ("k2", 5)]);
-        assert_eq!(rows[1].user_agent.chars().count(), MAX_USER_AGENT);
-        assert!(long_agent.starts_with(&*rows[1].user_agent));
-        assert_eq!(&*rows[0].user_agent, "sdk");
-        assert!(Arc::ptr_eq(&rows[0].api_key_id, &rows[1].api_key_id));
-        assert_eq!(rows[0].status_code, 999);
-        assert_eq!(rows[0].request_size, i64::MAX);
-        assert!(rows.windows(2).all(|w| w[0].id != w[1].id));
+        assert_eq!(keys, [("k1", 2, 2, 9), ("k2", 2, 1, 5)]);
+        assert!(chunks[0].id < chunks[1].id, "ids in storage order");
+        let k1 = Chunk::decode(&chunks[0].body).unwrap();
+        let entries: Vec<_> = k1.entries().collect();
+        assert_eq!(entries[0].at_ms % 1_000, 2);
+        assert_eq!(entries[0].user_agent, "sdk");
+        assert_eq!(entries[1].user_agent.chars().count(), MAX_USER_AGENT);
+        assert!(long_agent.starts_with(entries[1].user_agent));
+        assert_eq!(entries[0].status_code, 999);
+        assert_eq!(entries[0].request_size, i64::MAX as u64);
+        assert!(entries[0].id < entries[1].id, "entry ids in time order");
+    }
+
+    #[test]
+    fn a_busy_key_is_split_into_chunks_of_at_most_the_maximum() {
+        let mut b = BatchBuilder::default();
+        let n = log_chunk::MAX_ENTRIES * 2 + 1;
+        for i in 0..n {
+            let e = NewLog {
+                workspace_id: b.text("w"),
+                api_key_id: b.text("k"),
+                method: b.text("GET"),
+                endpoint: b.text("/"),
+                request_ip: b.text("::1"),
+                user_agent: b.text(""),
+                request_id: b.text(&i.to_string()),
+                status_code: 200,
+                response_time_ms: 1,
+                request_size: 0,
+                response_size: 0,
+                timestamp: DateTime::from_timestamp_millis(i as i64).unwrap(),
+            };
+            b.push(e);
+        }
+        let sizes: Vec<i32> = chunks_of(b.finish()).iter().map(|c| c.entries).collect();
+        let max = log_chunk::MAX_ENTRIES as i32;
+        assert_eq!(sizes, [max, max, 1]);
     }
 }

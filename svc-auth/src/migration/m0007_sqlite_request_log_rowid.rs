@@ -100,7 +100,7 @@ mod tests {
                        AND type = 'index' ORDER BY name";
         let by_rowid = "SELECT id FROM api_request_logs ORDER BY rowid";
 
-        Migrator::up(&db, None).await.unwrap();
+        Migrator::up(&db, Some(1)).await.unwrap();
         assert_eq!(strings(&db, indexes).await, ["idx_request_logs_key"]);
         assert_eq!(strings(&db, by_rowid).await, ["0190-a", "0190-b"]);
 

@@ -9,6 +9,7 @@ mod m0004_api_clients;
 mod m0005_client_extras;
 mod m0006_request_log_indexes;
 mod m0007_sqlite_request_log_rowid;
+mod m0008_request_log_chunks;
 
 /// Runs svc-auth's migrations.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_client_extras::Migration),
             Box::new(m0006_request_log_indexes::Migration),
             Box::new(m0007_sqlite_request_log_rowid::Migration),
+            Box::new(m0008_request_log_chunks::Migration),
         ]
     }
 }

@@ -106,29 +106,25 @@ pub mod api_keys {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `api_request_logs`
-pub mod api_request_logs {
+/// `api_request_log_chunks`: one key's request-log entries, as `store::log_chunk` encodes them.
+pub mod api_request_log_chunks {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "api_request_logs")]
+    #[sea_orm(table_name = "api_request_log_chunks")]
     pub struct Model {
+        /// UUID v7 made when stored: ids sort in the order chunks were stored.
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
         pub workspace_id: String,
         pub api_key_id: String,
-        pub method: String,
-        pub endpoint: String,
-        pub status_code: i32,
-        pub response_time_ms: i32,
-        pub request_ip: String,
-        pub user_agent: String,
-        pub request_size: i64,
-        pub response_size: i64,
-        pub request_id: String,
-        pub timestamp: DateTimeUtc,
-        /// `2024-01-15T10:00:00Z`: the hour the request falls in.
-        pub hour_bucket: String,
+        /// The earliest entry's arrival.
+        pub first_at: DateTimeUtc,
+        /// The latest entry's arrival.
+        pub last_at: DateTimeUtc,
+        /// Entries in the chunk.
+        pub entries: i32,
+        pub body: Vec<u8>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,8 +4,8 @@
 pub mod api_client;
 pub mod api_key;
 pub mod entities;
+pub mod log_chunk;
 pub mod request_log;
-mod sqlite_time;
 pub mod workspace;
 
 use crm_platform::error::internal;

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use crm_platform::error::internal;
 use futures::TryStreamExt;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Value,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    Value,
 };
 use std::sync::{Arc, OnceLock};
 use tonic::Status;
@@ -134,8 +135,8 @@ pub async fn insert_chunks(db: &DatabaseConnection, chunks: Vec<NewChunk>) -> Re
 }
 
 /// Calls `visit` with each stored chunk of the filter's keys in `workspace_id` that may hold
-/// entries in its time range, and the key it belongs to. Chunks are read one at a time from
-/// the database, so memory does not grow with the range.
+/// entries in its time range, and the key it belongs to, latest first. Chunks are read one
+/// at a time from the database, so memory does not grow with the range.
 pub async fn for_each_chunk(
     db: &DatabaseConnection,
     workspace_id: &str,
@@ -155,8 +156,11 @@ pub async fn for_each_chunk(
         cond = cond.add(chunks::Column::FirstAt.lt(to));
     }
     let context = "read request logs";
+    // Newest first: a page newest first then fills with the first chunks read and passes
+    // over the rest without keeping their entries.
     let mut rows = chunks::Entity::find()
         .filter(cond)
+        .order_by_desc(chunks::Column::LastAt)
         .stream(db)
         .await
         .map_err(db_error(context))?;

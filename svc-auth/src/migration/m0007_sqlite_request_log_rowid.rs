@@ -69,18 +69,9 @@ impl MigrationTrait for Migration {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Migrator, memory_db};
-    use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+    use super::super::{Migrator, memory_db, strings};
+    use sea_orm::ConnectionTrait;
     use sea_orm_migration::MigratorTrait;
-
-    async fn strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
-        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.try_get_by_index::<String>(0).unwrap())
-            .collect()
-    }
 
     #[tokio::test]
     async fn rows_survive_the_rebuild_in_storage_order_both_ways() {

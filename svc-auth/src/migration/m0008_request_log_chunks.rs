@@ -293,19 +293,10 @@ enum ApiRequestLogChunks {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Migrator, memory_db};
+    use super::super::{Migrator, memory_db, strings as texts};
     use crate::store::log_chunk::Chunk;
     use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
     use sea_orm_migration::MigratorTrait;
-
-    async fn texts(db: &DatabaseConnection, sql: &str) -> Vec<String> {
-        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.try_get_by_index::<String>(0).unwrap())
-            .collect()
-    }
 
     /// A database at migration 7: Postgres when the suite runs on it, else SQLite in memory.
     async fn at_migration_7() -> DatabaseConnection {

@@ -41,3 +41,18 @@ pub(crate) async fn memory_db(migrations: Option<u32>) -> sea_orm::DatabaseConne
     Migrator::up(&db, migrations).await.unwrap();
     db
 }
+
+/// The first column of each row `sql` returns, as text.
+#[cfg(test)]
+pub(crate) async fn strings(db: &sea_orm::DatabaseConnection, sql: &str) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    db.query_all_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.try_get_by_index::<String>(0).unwrap())
+    .collect()
+}

@@ -254,7 +254,7 @@ async fn rows_past_the_retention_are_pruned() {
     use sea_orm::EntityTrait;
     use svc_auth::store::{
         entities::api_request_log_chunks as chunks,
-        log_chunk::{ChunkWriter, EntryIn},
+        log_chunk::{ChunkWriter, Entry},
         request_log::{NewChunk, insert_chunks},
     };
     let app = TestApp::spawn_with(Options {
@@ -267,7 +267,7 @@ async fn rows_past_the_retention_are_pruned() {
     let db = app.auth_db().await;
     let old = chrono::Utc::now() - chrono::Duration::days(31);
     let mut writer = ChunkWriter::default();
-    writer.push(EntryIn {
+    writer.push(Entry {
         id: *uuid::Uuid::now_v7().as_bytes(),
         at_ms: old.timestamp_millis(),
         method: "GET",

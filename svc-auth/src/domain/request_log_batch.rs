@@ -2,7 +2,7 @@
 //! as the chunks it stores, one per key.
 
 use crate::store::{
-    log_chunk::{self, ChunkWriter, EntryIn},
+    log_chunk::{self, ChunkWriter, Entry},
     request_log::NewChunk,
 };
 use chrono::{DateTime, Utc};
@@ -133,7 +133,7 @@ pub fn chunks_of(batch: LogBatch) -> Vec<NewChunk> {
             chunks.push(close(&texts, first, writer));
         }
         let (_, writer) = open.get_or_insert_with(|| (e, ChunkWriter::default()));
-        writer.push(EntryIn {
+        writer.push(Entry {
             id: *uuid::Uuid::now_v7().as_bytes(),
             // Millisecond precision, as every other stored time (the README's decision).
             at_ms: e.timestamp.timestamp_millis(),

@@ -5,7 +5,7 @@
 //! request-log chunks). Existing rows are carried over, key by key in time order, and carried
 //! back on the way down.
 
-use crate::store::log_chunk::{Chunk, ChunkWriter, EntryIn, MAX_ENTRIES, time_of};
+use crate::store::log_chunk::{Chunk, ChunkWriter, Entry, MAX_ENTRIES, time_of};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 use sea_orm_migration::{prelude::*, schema::*};
@@ -188,7 +188,7 @@ fn push_row(writer: &mut ChunkWriter, row: &QueryResult) -> Result<(), DbErr> {
     let number = |column: &str| row.try_get::<i64>("", column).map(|n| Ord::max(n, 0));
     let (method, endpoint, ip) = (text("method")?, text("endpoint")?, text("request_ip")?);
     let (agent, request_id) = (text("user_agent")?, text("request_id")?);
-    writer.push(EntryIn {
+    writer.push(Entry {
         id: uuid::Uuid::parse_str(&id)
             .unwrap_or_else(|_| uuid::Uuid::now_v7())
             .into_bytes(),

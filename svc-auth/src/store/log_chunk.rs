@@ -47,28 +47,13 @@ pub struct ChunkBody {
     pub response_size: Vec<u64>,
 }
 
-/// One entry to add to a chunk.
-#[derive(Clone, Copy, Debug)]
-pub struct EntryIn<'a> {
+/// One entry, as added to a chunk and as read from one (its texts then borrowed from the
+/// decoded chunk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
     /// UUID v7.
     pub id: [u8; 16],
     /// Arrival, Unix milliseconds.
-    pub at_ms: i64,
-    pub method: &'a str,
-    pub endpoint: &'a str,
-    pub request_ip: &'a str,
-    pub user_agent: &'a str,
-    pub request_id: &'a str,
-    pub status_code: u32,
-    pub response_time_ms: u32,
-    pub request_size: u64,
-    pub response_size: u64,
-}
-
-/// One stored entry, its texts borrowed from the decoded chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry<'a> {
-    pub id: [u8; 16],
     pub at_ms: i64,
     pub method: &'a str,
     pub endpoint: &'a str,
@@ -87,7 +72,6 @@ pub struct ChunkWriter {
     body: ChunkBody,
     texts: HashMap<String, u32>,
     last_ms: Option<i64>,
-    first_ms: i64,
 }
 
 impl ChunkWriter {
@@ -112,14 +96,13 @@ impl ChunkWriter {
     }
 
     /// Adds an entry.
-    pub fn push(&mut self, e: EntryIn<'_>) {
+    pub fn push(&mut self, e: Entry<'_>) {
         let b = &mut self.body;
         b.ids.extend_from_slice(&e.id);
         match self.last_ms {
             None => {
                 b.base_ms = e.at_ms;
                 b.step_ms.push(0);
-                self.first_ms = e.at_ms;
             }
             Some(last) => b.step_ms.push(e.at_ms.wrapping_sub(last)),
         }
@@ -153,8 +136,8 @@ impl ChunkWriter {
 
     /// The earliest and latest entry times (entries may be added in any order).
     pub fn span(&self) -> (i64, i64) {
-        let (mut lo, mut hi) = (self.first_ms, self.first_ms);
         let mut at = self.body.base_ms;
+        let (mut lo, mut hi) = (at, at);
         for step in &self.body.step_ms {
             at = at.wrapping_add(*step);
             lo = lo.min(at);
@@ -265,8 +248,8 @@ pub fn time_of(ms: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
 
-    fn entry(n: u8, at_ms: i64, agent: &str) -> EntryIn<'_> {
-        EntryIn {
+    fn entry(n: u8, at_ms: i64, agent: &str) -> Entry<'_> {
+        Entry {
             id: [n; 16],
             at_ms,
             method: "GET",

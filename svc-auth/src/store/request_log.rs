@@ -204,7 +204,7 @@ fn uuid_v7_floor(at: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::log_chunk::{ChunkWriter, EntryIn};
+    use crate::store::log_chunk::{ChunkWriter, Entry};
     use sea_orm::PaginatorTrait;
     use uuid::{NoContext, Timestamp, Uuid};
 
@@ -220,7 +220,7 @@ mod tests {
     /// A chunk of key `k` stored at `stored` holding one request made at `at`.
     fn chunk(stored: DateTime<Utc>, at: DateTime<Utc>) -> NewChunk {
         let mut w = ChunkWriter::default();
-        w.push(EntryIn {
+        w.push(Entry {
             id: [0; 16],
             at_ms: at.timestamp_millis(),
             method: "GET",

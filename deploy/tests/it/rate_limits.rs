@@ -189,7 +189,7 @@ async fn seed_004_defaults_are_50_per_key_and_100_per_user_token() {
         accepted_until_429(50, || call(&app, &app.base, "/api/auth/me", &key)).await;
     assert!((50..=50 + refilled).contains(&accepted), "{accepted}");
     // Creating the key was the user's first request this minute.
-    let (accepted, refilled, _) = accepted_until_429(100, || async {
+    let (accepted, refilled, body) = accepted_until_429(100, || async {
         answer(
             app.get_as(&owner.token, "/api/auth/me")
                 .send()
@@ -200,14 +200,7 @@ async fn seed_004_defaults_are_50_per_key_and_100_per_user_token() {
     })
     .await;
     assert!((99..=99 + refilled).contains(&accepted), "{accepted}");
-    let (s, _, body) = answer(
-        app.get_as(&owner.token, "/api/auth/me")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(s, 429);
+    // The refusal itself, not a call after it: a cell may refill in between (one per 0.6 s).
     assert!(
         body["error"]
             .as_str()

@@ -1,6 +1,6 @@
 //! Reads of the request log: a page of entries newest first, usage aggregates and window
 //! counts, each computed from the stored chunks of the keys asked about in one pass
-//! (`store::request_log::for_each_chunk`).
+//! (`store::request_log::for_each_match`).
 
 use crate::store::{
     log_chunk::{Entry, time_of},
@@ -80,26 +80,23 @@ pub async fn page(
         )
         .into());
     }
-    let matches = filter.matcher();
     let mut total = 0u64;
     // The `window` newest so far, oldest on top.
     let mut kept: BinaryHeap<Reverse<(Rank, RequestLog)>> = BinaryHeap::new();
-    store::for_each_chunk(db, workspace_id, filter, |key, chunk| {
-        for e in chunk.entries().filter(|e| matches(e)) {
-            total += 1;
-            let rank = (e.at_ms, e.id);
-            let full = kept.len() as u64 >= window;
-            if full
-                && kept
-                    .peek()
-                    .is_none_or(|Reverse((oldest, _))| rank <= *oldest)
-            {
-                continue;
-            }
-            kept.push(Reverse((rank, RequestLog::of(workspace_id, key, &e))));
-            if full {
-                kept.pop();
-            }
+    store::for_each_match(db, workspace_id, filter, |key, e| {
+        total += 1;
+        let rank = (e.at_ms, e.id);
+        let full = kept.len() as u64 >= window;
+        if full
+            && kept
+                .peek()
+                .is_none_or(|Reverse((oldest, _))| rank <= *oldest)
+        {
+            return;
+        }
+        kept.push(Reverse((rank, RequestLog::of(workspace_id, key, e))));
+        if full {
+            kept.pop();
         }
     })
     .await?;
@@ -126,17 +123,14 @@ pub async fn accepted_since(
         from: starts.iter().min().copied(),
         ..LogFilter::default()
     };
-    let matches = filter.matcher();
     let starts = starts.map(store::ceil_ms);
     let mut counts = [0u64; 3];
-    store::for_each_chunk(db, workspace_id, &filter, |_, chunk| {
-        for e in chunk
-            .entries()
-            .filter(|e| e.status_code != 429 && matches(e))
-        {
-            for (n, start) in counts.iter_mut().zip(starts) {
-                *n += u64::from(e.at_ms >= start);
-            }
+    store::for_each_match(db, workspace_id, &filter, |_, e| {
+        if e.status_code == 429 {
+            return;
+        }
+        for (n, start) in counts.iter_mut().zip(starts) {
+            *n += u64::from(e.at_ms >= start);
         }
     })
     .await?;
@@ -167,29 +161,26 @@ pub async fn sums(
     filter: &LogFilter,
     bucket_ms: i64,
 ) -> Result<Sums, Status> {
-    let matches = filter.matcher();
     let mut s = Sums::default();
-    store::for_each_chunk(db, workspace_id, filter, |_, chunk| {
-        for e in chunk.entries().filter(|e| matches(e)) {
-            let ms = u64::from(e.response_time_ms);
-            s.total += 1;
-            s.successful += u64::from(e.status_code < 400);
-            s.ms += ms;
-            match s.by_endpoint.get_mut(e.endpoint) {
-                Some((n, sum)) => {
-                    *n += 1;
-                    *sum += ms;
-                }
-                None => {
-                    s.by_endpoint.insert(e.endpoint.to_owned(), (1, ms));
-                }
+    store::for_each_match(db, workspace_id, filter, |_, e| {
+        let ms = u64::from(e.response_time_ms);
+        s.total += 1;
+        s.successful += u64::from(e.status_code < 400);
+        s.ms += ms;
+        match s.by_endpoint.get_mut(e.endpoint) {
+            Some((n, sum)) => {
+                *n += 1;
+                *sum += ms;
             }
-            *s.by_time
-                .entry(e.at_ms.div_euclid(bucket_ms) * bucket_ms)
-                .or_default() += 1;
-            if e.status_code >= 400 {
-                *s.by_error.entry(e.status_code).or_default() += 1;
+            None => {
+                s.by_endpoint.insert(e.endpoint.to_owned(), (1, ms));
             }
+        }
+        *s.by_time
+            .entry(e.at_ms.div_euclid(bucket_ms) * bucket_ms)
+            .or_default() += 1;
+        if e.status_code >= 400 {
+            *s.by_error.entry(e.status_code).or_default() += 1;
         }
     })
     .await?;

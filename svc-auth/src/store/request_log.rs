@@ -1,7 +1,7 @@
 //! The `api_request_log_chunks` table: a gateway's batch stored as one chunk per key (at most
 //! [`super::log_chunk::MAX_ENTRIES`] entries each), read back chunk by chunk for the keys and times
-//! a query covers, and pruned after the retention period. Filters and aggregates run on the
-//! decoded entries (`domain::request_log_read`), the same on SQLite and Postgres.
+//! a query covers, and pruned after the retention period. Filters run here on the decoded
+//! entries, pages and aggregates in `domain::request_log_read`, the same on SQLite and Postgres.
 
 use super::{
     ChunkedSql, db_error,
@@ -59,7 +59,7 @@ pub(crate) fn ceil_ms(at: DateTime<Utc>) -> i64 {
 
 impl LogFilter {
     /// The entry test of this filter, times turned into milliseconds once.
-    pub fn matcher(&self) -> impl Fn(&Entry<'_>) -> bool + '_ {
+    fn matcher(&self) -> impl Fn(&Entry<'_>) -> bool + '_ {
         let from = self.from.map(ceil_ms);
         let to = self.to.map(ceil_ms);
         move |e| {
@@ -134,14 +134,14 @@ pub async fn insert_chunks(db: &DatabaseConnection, chunks: Vec<NewChunk>) -> Re
     INSERT.run(db, chunks, values).await
 }
 
-/// Calls `visit` with each stored chunk of the filter's keys in `workspace_id` that may hold
-/// entries in its time range, and the key it belongs to, latest first. Chunks are read one
-/// at a time from the database, so memory does not grow with the range.
-pub async fn for_each_chunk(
+/// Calls `visit` with each stored entry in `workspace_id` that `filter` matches, and the key
+/// it belongs to, chunk by chunk, latest chunk first. Chunks are read one at a time from the
+/// database, so memory does not grow with the range.
+pub async fn for_each_match(
     db: &DatabaseConnection,
     workspace_id: &str,
     filter: &LogFilter,
-    mut visit: impl FnMut(&str, &Chunk),
+    mut visit: impl FnMut(&str, &Entry<'_>),
 ) -> Result<(), Status> {
     if filter.api_key_ids.is_empty() {
         return Ok(());
@@ -155,6 +155,7 @@ pub async fn for_each_chunk(
     if let Some(to) = filter.to {
         cond = cond.add(chunks::Column::FirstAt.lt(to));
     }
+    let matches = filter.matcher();
     let context = "read request logs";
     // Newest first: a page newest first then fills with the first chunks read and passes
     // over the rest without keeping their entries.
@@ -166,7 +167,9 @@ pub async fn for_each_chunk(
         .map_err(db_error(context))?;
     while let Some(row) = rows.try_next().await.map_err(db_error(context))? {
         let chunk = Chunk::decode(&row.body).map_err(|e| internal(context, e))?;
-        visit(&row.api_key_id, &chunk);
+        for e in chunk.entries().filter(|e| matches(e)) {
+            visit(&row.api_key_id, &e);
+        }
     }
     Ok(())
 }
@@ -295,9 +298,9 @@ mod tests {
             let db = db.clone();
             async move {
                 let mut n = 0;
-                for_each_chunk(&db, "w", &filter, |key, c| {
+                for_each_match(&db, "w", &filter, |key, _| {
                     assert_eq!(key, "k");
-                    n += c.entries().filter(|e| filter.matcher()(e)).count();
+                    n += 1;
                 })
                 .await
                 .unwrap();

@@ -6,6 +6,7 @@ use std::{env, fs, path::PathBuf};
 const FILES: &[&str] = &[
     "crm/options/v1/options.proto",
     "crm/auth/v1/auth.proto",
+    "crm/auth/v1/workspaces.proto",
     "crm/pipeline/v1/pipeline.proto",
     "crm/metrics/v1/metrics.proto",
     "crm/webhooks/v1/webhooks.proto",

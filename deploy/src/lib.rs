@@ -36,6 +36,8 @@ pub struct StackConfig {
     pub request_log_retention_days: u32,
     /// How often svc-auth prunes request-log rows past the retention.
     pub request_log_prune_every_secs: u64,
+    /// Who may sign up (`CRM_AUTH__SIGNUP`: `open` or `invite_only`, the default).
+    pub signup: svc_auth::domain::session::SignupMode,
 }
 
 impl StackConfig {
@@ -70,6 +72,13 @@ impl StackConfig {
                 .transpose()?
                 .unwrap_or(30),
             request_log_prune_every_secs: 3600,
+            signup: match env_nonempty("CRM_AUTH__SIGNUP").as_deref() {
+                None | Some("invite_only") => svc_auth::domain::session::SignupMode::InviteOnly,
+                Some("open") => svc_auth::domain::session::SignupMode::Open,
+                Some(other) => anyhow::bail!(
+                    "CRM_AUTH__SIGNUP is '{other}': set it to 'open' (anyone may register) or 'invite_only' (the default)"
+                ),
+            },
         })
     }
 }
@@ -160,6 +169,9 @@ impl Stack {
             bootstrap_owner_email: config.bootstrap_owner_email.clone(),
             request_log_retention_days: config.request_log_retention_days,
             request_log_prune_every_secs: config.request_log_prune_every_secs,
+            auth: svc_auth::AccountPolicy {
+                signup: config.signup,
+            },
             ..Default::default()
         };
         let bus = bus_for(&config, &local_bus, &shutdown)?;

@@ -19,8 +19,10 @@ pub mod usage;
 
 use auth::{
     Gatekeeper,
+    invalidation::Invalidation,
     jwt::{ExternalIssuer, JwtVerifier},
     key_cache::{CacheTtl, KeyResolver},
+    membership::MembershipCache,
 };
 use crm_platform::{
     Secret,
@@ -31,8 +33,12 @@ use crm_platform::{
 };
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::broadcast::{self, error::RecvError},
+};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// The gateway's configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,6 +64,10 @@ pub struct Config {
     pub key_cache_ttl_secs: u64,
     /// How long an unknown key stays cached as unknown.
     pub negative_cache_ttl_secs: u64,
+    /// How long a user's workspace membership (role, token version) stays cached. Changes
+    /// arrive on the bus and drop entries at once; this bounds only what a lost message
+    /// costs. While Redis is configured and down, entries are rechecked after a second.
+    pub membership_cache_ttl_secs: u64,
     /// Largest accepted REST body.
     pub max_body_bytes: usize,
     /// How often key usage is reported to svc-auth.
@@ -97,6 +107,7 @@ impl Default for Config {
             redis_prefix: "crm:".into(),
             key_cache_ttl_secs: 60,
             negative_cache_ttl_secs: 5,
+            membership_cache_ttl_secs: 300,
             max_body_bytes: 1 << 20,
             usage_flush_millis: 2000,
             rate_limits: ratelimit::policy::RateLimitConfig::default(),
@@ -108,8 +119,8 @@ impl Default for Config {
 
 pub use crm_platform::bus::invalidation_channel;
 
-/// Runs the gateway on `listener` until `shutdown` fires. `bus` carries key invalidations
-/// from svc-auth.
+/// Runs the gateway on `listener` until `shutdown` fires. `bus` carries key and membership
+/// invalidations from svc-auth.
 pub async fn serve(
     config: Config,
     bus: Bus,
@@ -140,6 +151,7 @@ pub async fn serve_with_view(
             .require_strong(setting, env)
             .map_err(anyhow::Error::msg)?;
     }
+    config.external_jwt.check().map_err(anyhow::Error::msg)?;
     let trusted_proxies =
         client_ip::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
     let (table, _pool) =
@@ -172,9 +184,11 @@ pub async fn serve_with_view(
         config.external_jwt.clone(),
         auth_channel.clone(),
         signer.clone(),
+        Duration::from_secs(config.membership_cache_ttl_secs),
+        redis.clone(),
     );
     jwt.spawn_jwks_refresh(shutdown.clone());
-    spawn_invalidation(bus, keys.clone(), shutdown.clone());
+    spawn_invalidation(&bus, keys.clone(), jwt.memberships().clone(), &shutdown);
     let request_log = usage::request_log::RequestLogger::new(&config.request_log);
     request_log.spawn_flusher(
         auth_channel.clone(),
@@ -222,24 +236,143 @@ pub async fn serve_with_view(
     Ok(())
 }
 
-fn spawn_invalidation(bus: Bus, keys: KeyResolver, shutdown: CancellationToken) {
-    let mut messages = bus.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let message = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                m = messages.recv() => m,
-            };
-            match message {
-                Ok(m) if m == FLUSH_ALL => keys.invalidate_all(),
-                Ok(m) => {
-                    if let Some(hash) = m.strip_prefix("key:") {
-                        keys.invalidate(hash).await;
-                    }
+/// Applies svc-auth's bus messages to the caches. Keys and memberships each have their own
+/// subscriber: dropping a key also deletes its Redis copy, a round trip that can take a
+/// while when Redis is slow, and must not hold back a role change or removal.
+fn spawn_invalidation(
+    bus: &Bus,
+    keys: KeyResolver,
+    memberships: MembershipCache,
+    shutdown: &CancellationToken,
+) {
+    let (mut messages, stop) = (bus.subscribe(), shutdown.clone());
+    tokio::spawn(
+        async move {
+            while let Some(message) = next_message(&mut messages, &stop).await {
+                match Invalidation::parse(&message) {
+                    Some(Invalidation::Key(hash)) => keys.invalidate(hash).await,
+                    Some(Invalidation::All) => keys.invalidate_all(),
+                    _ => {}
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => keys.invalidate_all(),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
-    });
+        .instrument(tracing::info_span!("key_invalidation")),
+    );
+    let (mut messages, stop) = (bus.subscribe(), shutdown.clone());
+    tokio::spawn(
+        async move {
+            while let Some(message) = next_message(&mut messages, &stop).await {
+                match Invalidation::parse(&message) {
+                    Some(Invalidation::Member {
+                        workspace_id,
+                        user_id,
+                    }) => memberships.forget_member(workspace_id, user_id),
+                    Some(Invalidation::User(user_id)) => memberships.forget_user(user_id),
+                    Some(Invalidation::All) => memberships.forget_all(),
+                    _ => {}
+                }
+            }
+        }
+        .instrument(tracing::info_span!("membership_invalidation")),
+    );
+}
+
+/// The next bus message; [`FLUSH_ALL`] when the receiver fell behind and lost some, `None`
+/// once the bus closes or `shutdown` fires.
+async fn next_message(
+    messages: &mut broadcast::Receiver<String>,
+    shutdown: &CancellationToken,
+) -> Option<String> {
+    let received = tokio::select! {
+        _ = shutdown.cancelled() => return None,
+        m = messages.recv() => m,
+    };
+    match received {
+        Ok(message) => Some(message),
+        Err(RecvError::Lagged(missed)) => {
+            tracing::warn!(
+                missed,
+                "invalidation bus lagged; dropping every cached entry"
+            );
+            Some(FLUSH_ALL.to_owned())
+        }
+        Err(RecvError::Closed) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auth::membership::{Membership, MembershipKey};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Looks a key up, counting loads (a load = the entry was not cached).
+    async fn lookup(cache: &MembershipCache, key: &MembershipKey, loads: &Arc<AtomicUsize>) {
+        let loads = loads.clone();
+        cache
+            .get_or_load(key, || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(Membership {
+                    user_id: "u1".into(),
+                    role: "agent".into(),
+                    token_version: 0,
+                }))
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Publishes `message` and waits (at most a second) until the entry is gone.
+    async fn dropped_within_a_second(
+        bus: &Bus,
+        message: &str,
+        cache: &MembershipCache,
+        key: &MembershipKey,
+        loads: &Arc<AtomicUsize>,
+    ) -> bool {
+        lookup(cache, key, loads).await;
+        let before = loads.load(Ordering::SeqCst);
+        bus.publish(message).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while tokio::time::Instant::now() < deadline {
+            lookup(cache, key, loads).await;
+            if loads.load(Ordering::SeqCst) > before {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn membership_messages_on_the_bus_drop_cached_entries() {
+        let bus = Bus::in_process();
+        let shutdown = CancellationToken::new();
+        let auth = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let signer = PrincipalVerifier::new(&Secret::new("bus-test-secret-0123456789abcdef"));
+        let ttl = CacheTtl {
+            positive: Duration::from_secs(60),
+            negative: Duration::from_secs(5),
+        };
+        let keys = KeyResolver::new(auth, None, signer, ttl);
+        let cache = MembershipCache::new(Duration::from_secs(300), None);
+        spawn_invalidation(&bus, keys, cache.clone(), &shutdown);
+        let key = MembershipKey::own("w1", "u1");
+        let loads = Arc::default();
+        for message in ["member:w1:u1", "user:u1", FLUSH_ALL] {
+            assert!(
+                dropped_within_a_second(&bus, message, &cache, &key, &loads).await,
+                "{message}"
+            );
+        }
+        let other = MembershipKey::own("w2", "u1");
+        lookup(&cache, &other, &loads).await;
+        let before = loads.load(Ordering::SeqCst);
+        bus.publish("member:w1:u1").await.unwrap();
+        bus.publish("key:abc").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        lookup(&cache, &other, &loads).await;
+        assert_eq!(loads.load(Ordering::SeqCst), before, "w2 untouched");
+        shutdown.cancel();
+    }
 }

@@ -29,6 +29,18 @@ pub struct Claims {
     /// Issued at, unix seconds.
     #[serde(default)]
     pub iat: i64,
+    /// The user's token version when minted (our tokens): a password change raises it, and
+    /// tokens with an older one are refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ver: u32,
+    /// Whether the issuer verified `email` (external tokens, OIDC's claim); an unverified
+    /// email never links a token to one of our users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// Signs and checks tokens with one HS256 secret, issuer and audience.
@@ -115,6 +127,8 @@ mod tests {
             aud: String::new(),
             exp,
             iat: 0,
+            ver: 0,
+            email_verified: None,
         }
     }
 

@@ -11,6 +11,11 @@ use tonic::{Request, Status, metadata::MetadataMap};
 pub const PRINCIPAL_HEADER: &str = "x-crm-principal";
 /// Metadata key carrying the hex HMAC-SHA256 of the encoded principal.
 pub const SIGNATURE_HEADER: &str = "x-crm-principal-sig";
+/// Metadata key carrying the caller's address as the gateway saw it (for the audit log; the
+/// gateway drops any value a client sends).
+pub const CLIENT_IP_HEADER: &str = "x-crm-client-ip";
+/// Metadata key carrying the request id the gateway assigned.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// How long a signed principal stays valid: long enough for one call, short enough that a
 /// captured header is useless soon after.
 pub const PRINCIPAL_TTL_SECS: i64 = 60;
@@ -71,6 +76,11 @@ pub struct Principal {
     pub scopes: Vec<String>,
     /// Unix seconds after which the signature is no longer accepted.
     pub expires_at: i64,
+    /// The request id of the call, when the gateway sent one (not signed: for logs and the
+    /// audit trail only).
+    pub request_id: String,
+    /// The caller's address as the gateway saw it (not signed: for the audit trail only).
+    pub client_ip: String,
 }
 
 impl Principal {
@@ -94,6 +104,8 @@ impl Principal {
             role: String::new(),
             scopes: Vec::new(),
             expires_at: now_unix() + PRINCIPAL_TTL_SECS,
+            request_id: String::new(),
+            client_ip: String::new(),
         }
     }
 
@@ -179,6 +191,8 @@ impl Principal {
             role,
             scopes,
             expires_at,
+            request_id: String::new(),
+            client_ip: String::new(),
         })
     }
 }
@@ -276,7 +290,17 @@ impl PrincipalVerifier {
     pub fn interceptor(&self) -> impl tonic::service::Interceptor + Clone + Send + Sync + 'static {
         let verifier = self.clone();
         move |mut request: Request<()>| {
-            let principal = verifier.verify(request.metadata())?;
+            let mut principal = verifier.verify(request.metadata())?;
+            let text = |key: &str| {
+                request
+                    .metadata()
+                    .get(key)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.chars().take(128).collect::<String>())
+                    .unwrap_or_default()
+            };
+            principal.request_id = text(REQUEST_ID_HEADER);
+            principal.client_ip = text(CLIENT_IP_HEADER);
             request.extensions_mut().insert(principal);
             Ok(request)
         }

@@ -19,6 +19,7 @@ use crm_proto::auth::{
     api_client_service_server::ApiClientServiceServer, api_key_service_server::ApiKeyServiceServer,
     auth_service_server::AuthServiceServer,
     key_validation_service_server::KeyValidationServiceServer,
+    workspace_service_server::WorkspaceServiceServer,
 };
 use domain::AuthState;
 use sea_orm::DatabaseConnection;
@@ -57,6 +58,17 @@ pub struct Config {
     pub request_log_retention_days: u32,
     /// How often rows past the retention are deleted.
     pub request_log_prune_every_secs: u64,
+    /// Account policy (`CRM_AUTH__SIGNUP`).
+    pub auth: AccountPolicy,
+}
+
+/// Who may create accounts.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountPolicy {
+    /// `open` (anyone registers) or `invite_only` (the default: accounts come from
+    /// invitations).
+    pub signup: domain::session::SignupMode,
 }
 
 impl Default for Config {
@@ -72,6 +84,7 @@ impl Default for Config {
             bootstrap_owner_email: "owner@example.com".into(),
             request_log_retention_days: 30,
             request_log_prune_every_secs: 3600,
+            auth: AccountPolicy::default(),
         }
     }
 }
@@ -99,6 +112,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "crm.auth.v1.AuthService",
     "crm.auth.v1.ApiKeyService",
     "crm.auth.v1.ApiClientService",
+    "crm.auth.v1.WorkspaceService",
     "crm.auth.v1.KeyValidationService",
 ];
 
@@ -141,6 +155,7 @@ pub async fn serve(
         token_ttl_secs: config.token_ttl_secs,
         sealer: std::sync::Arc::new(crm_platform::sealed::Sealer::new(&config.data_key)),
         quota,
+        signup: config.auth.signup,
     };
     domain::request_log::spawn_pruning(
         state.clone(),
@@ -165,6 +180,12 @@ pub async fn serve(
             ))
             .add_service(ApiClientServiceServer::with_interceptor(
                 grpc::api_clients::ApiClientApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(WorkspaceServiceServer::with_interceptor(
+                grpc::workspaces::WorkspaceApi {
                     state: state.clone(),
                 },
                 verifier.interceptor(),

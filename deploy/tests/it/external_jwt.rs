@@ -25,8 +25,24 @@ async fn serve_jwks() -> String {
     format!("http://{addr}/jwks.json")
 }
 
+const ISSUER: &str = "https://project.supabase.test/auth/v1";
+
+/// An external issuer's claims: its own subject, not our user id.
 fn claims(sub: &str, email: &str) -> Value {
-    json!({"sub": sub, "email": email, "aud": "authenticated", "role": "authenticated", "exp": chrono::Utc::now().timestamp() + 600})
+    claims_verified(sub, email, true)
+}
+
+fn claims_verified(sub: &str, email: &str, email_verified: bool) -> Value {
+    json!({"iss": ISSUER, "sub": sub, "email": email, "email_verified": email_verified, "aud": "authenticated", "role": "authenticated", "exp": chrono::Utc::now().timestamp() + 600})
+}
+
+fn hs256(claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(SHARED_SECRET.as_bytes()),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -35,7 +51,7 @@ async fn external_tokens_by_secret_and_jwks_act_in_a_workspace_the_user_belongs_
     let external = ExternalIssuer {
         secret: Secret::new(SHARED_SECRET),
         jwks_url,
-        issuer: String::new(),
+        issuer: ISSUER.into(),
         audience: "authenticated".into(),
     };
     let app = TestApp::spawn_with(Options {
@@ -46,17 +62,12 @@ async fn external_tokens_by_secret_and_jwks_act_in_a_workspace_the_user_belongs_
     let owner = app.owner("Acme").await;
     let stranger = app.owner("Elsewhere").await;
 
-    let hs = jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims(&owner.user_id, &owner.email),
-        &EncodingKey::from_secret(SHARED_SECRET.as_bytes()),
-    )
-    .unwrap();
+    let hs = hs256(&claims("ext-owner", &owner.email));
     let mut es_header = Header::new(Algorithm::ES256);
     es_header.kid = Some("test-key".into());
     let es = jsonwebtoken::encode(
         &es_header,
-        &claims(&owner.user_id, &owner.email),
+        &claims("ext-owner", &owner.email),
         &EncodingKey::from_ec_der(&hex::decode(TEST_EC_KEY_DER).unwrap()),
     )
     .unwrap();
@@ -71,8 +82,45 @@ async fn external_tokens_by_secret_and_jwks_act_in_a_workspace_the_user_belongs_
         assert_eq!(s, 200, "{me}");
         assert_eq!(me["kind"], "user");
         assert_eq!(me["workspace_id"], owner.workspace_id.as_str());
+        assert_eq!(me["subject"], owner.user_id.as_str());
         assert_eq!(me["role"], "owner");
     }
+    // Once linked, the (issuer, subject) pair names the user, verified email or not.
+    let linked = hs256(&claims_verified(
+        "ext-owner",
+        "changed@elsewhere.test",
+        false,
+    ));
+    let (s, me) = app
+        .send(
+            app.get_as(&linked, "/api/auth/me")
+                .header("X-Workspace-ID", &owner.workspace_id),
+        )
+        .await;
+    assert_eq!(
+        (s, me["subject"].as_str()),
+        (200, Some(owner.user_id.as_str())),
+        "{me}"
+    );
+    // An unverified email never links a new subject to an account.
+    let unverified = hs256(&claims_verified("ext-someone", &stranger.email, false));
+    let (s, b) = app
+        .send(
+            app.get_as(&unverified, "/api/auth/me")
+                .header("X-Workspace-ID", &stranger.workspace_id),
+        )
+        .await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("NOT_A_MEMBER")), "{b}");
+    // A token of another issuer is refused.
+    let mut foreign = claims("ext-owner", &owner.email);
+    foreign["iss"] = json!("https://other.example/auth");
+    let (s, _) = app
+        .send(
+            app.get_as(&hs256(&foreign), "/api/auth/me")
+                .header("X-Workspace-ID", &owner.workspace_id),
+        )
+        .await;
+    assert_eq!(s, 401);
     let (s, b) = app.send(app.get_as(&hs, "/api/auth/me")).await;
     assert_eq!(s, 400);
     assert_eq!(b["details"]["field"], "X-Workspace-ID");
@@ -86,7 +134,7 @@ async fn external_tokens_by_secret_and_jwks_act_in_a_workspace_the_user_belongs_
     assert_eq!(b["code"], "NOT_A_MEMBER");
     let forged = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        &claims(&owner.user_id, &owner.email),
+        &claims("ext-owner", &owner.email),
         &EncodingKey::from_secret(b"not-the-issuer-secret-0123456789abcdef"),
     )
     .unwrap();

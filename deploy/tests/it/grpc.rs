@@ -143,3 +143,47 @@ async fn grpc_web_calls_are_translated_by_the_gateway() {
     );
     app.stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workspace_rpcs_answer_over_grpc_with_a_user_token() {
+    use crm_proto::auth::{
+        ListMembersRequest, ListWorkspacesRequest, workspace_service_client::WorkspaceServiceClient,
+    };
+    let app = TestApp::spawn().await;
+    let owner = app.owner("Acme").await;
+    let mut client = WorkspaceServiceClient::connect(app.base.clone())
+        .await
+        .unwrap();
+    let bearer = |message| {
+        let mut r = Request::new(message);
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", owner.token).parse().unwrap(),
+        );
+        r
+    };
+    let mine = client
+        .list_workspaces(bearer(ListWorkspacesRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mine.data.len(), 1);
+    assert_eq!(mine.data[0].role, "owner");
+    let mut members = Request::new(ListMembersRequest {
+        workspace_id: owner.workspace_id.clone(),
+    });
+    members.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", owner.token).parse().unwrap(),
+    );
+    let members = client.list_members(members).await.unwrap().into_inner();
+    assert_eq!(members.data[0].user_id, owner.user_id);
+    // A key may not manage workspaces, over gRPC as over REST.
+    let (_, key) = app.key(&owner.token, &["contacts:read"]).await;
+    let err = client
+        .list_workspaces(with_key(ListWorkspacesRequest {}, &key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    app.stack.stop().await;
+}

@@ -33,6 +33,8 @@ pub struct Options {
     pub request_log: Option<crm_gateway::usage::request_log::RequestLogConfig>,
     /// How often svc-auth prunes old request logs (default: hourly).
     pub request_log_prune_every_secs: Option<u64>,
+    /// Who may sign up (default: invitations only).
+    pub signup: svc_auth::domain::session::SignupMode,
 }
 
 impl TestApp {
@@ -83,6 +85,7 @@ impl TestApp {
             gateway,
             request_log_retention_days: 30,
             request_log_prune_every_secs: options.request_log_prune_every_secs.unwrap_or(3600),
+            signup: options.signup,
         };
         let stack = Stack::start(config).await.expect("stack starts");
         let base = format!("http://{}", stack.gateway_addr);

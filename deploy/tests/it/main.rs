@@ -27,3 +27,4 @@ mod sessions;
 mod stage_positions;
 mod tags;
 mod usage_logs;
+mod workspaces;

@@ -1,9 +1,11 @@
 //! User tokens. Our own (HS256, minted by svc-auth at login, carrying the workspace) and,
 //! when configured, an external issuer's (Supabase-style claims: `sub`, `email`,
 //! `aud: authenticated`), checked with its shared secret or its JWKS. The workspace comes
-//! from the token or `X-Workspace-ID`, and membership is confirmed with svc-auth (cached).
+//! from the token or `X-Workspace-ID`; membership and role are confirmed with svc-auth on
+//! every call, through the membership cache.
 
-use crate::error::GatewayError;
+use super::membership::{Membership, MembershipCache, MembershipKey};
+use crate::{error::GatewayError, redis_link::RedisLink};
 use crm_platform::{
     Principal, PrincipalKind, Secret,
     jwt::{Claims, JwtKeys, verify_with},
@@ -13,7 +15,6 @@ use crm_proto::auth::{
     CheckMembershipRequest, key_validation_service_client::KeyValidationServiceClient,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
-use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::RwLock;
@@ -27,15 +28,29 @@ pub struct ExternalIssuer {
     pub secret: Secret,
     /// JWKS URL for asymmetric tokens; empty when unused.
     pub jwks_url: String,
-    /// Required `iss`; empty accepts any.
+    /// Required `iss`; must be set when the issuer is enabled (its subjects are cached and
+    /// linked per issuer).
     pub issuer: String,
     /// Required `aud`.
     pub audience: String,
 }
 
 impl ExternalIssuer {
-    fn enabled(&self) -> bool {
+    /// Whether external tokens are accepted (a secret or a JWKS URL is set).
+    pub fn enabled(&self) -> bool {
         !self.secret.is_empty() || !self.jwks_url.is_empty()
+    }
+
+    /// Start-up check: an enabled issuer names its `iss`, so that its subjects can never be
+    /// taken for another issuer's or for our own users.
+    pub fn check(&self) -> Result<(), String> {
+        if self.enabled() && self.issuer.trim().is_empty() {
+            return Err(
+                "external_jwt.issuer is required when an external token issuer is configured: set CRM_EXTERNAL_JWT__ISSUER to the `iss` its tokens carry (for Supabase, https://<project>.supabase.co/auth/v1)"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -45,27 +60,27 @@ pub struct JwtVerifier {
     own: JwtKeys,
     external: ExternalIssuer,
     jwks: Arc<RwLock<HashMap<String, (DecodingKey, Algorithm)>>>,
-    memberships: Cache<(String, String), Option<String>>,
+    memberships: MembershipCache,
     auth: KeyValidationServiceClient<Channel>,
     signer: PrincipalVerifier,
 }
 
 impl JwtVerifier {
-    /// A verifier for our tokens and, if configured, an external issuer's.
+    /// A verifier for our tokens and, if configured, an external issuer's. Memberships are
+    /// cached for `membership_ttl` (a second while `redis` is configured and down).
     pub fn new(
         own: JwtKeys,
         external: ExternalIssuer,
         auth: Channel,
         signer: PrincipalVerifier,
+        membership_ttl: Duration,
+        redis: Option<RedisLink>,
     ) -> Self {
         Self {
             own,
             external,
             jwks: Arc::default(),
-            memberships: Cache::builder()
-                .max_capacity(50_000)
-                .time_to_live(Duration::from_secs(30))
-                .build(),
+            memberships: MembershipCache::new(membership_ttl, redis),
             auth: KeyValidationServiceClient::new(auth),
             signer,
         }
@@ -121,56 +136,74 @@ impl JwtVerifier {
         Ok(())
     }
 
-    /// Verifies a token and resolves the workspace it acts in.
+    /// Verifies a token and resolves the workspace it acts in and the caller's role there.
     pub async fn resolve(
         &self,
         token: &str,
         workspace_header: Option<&str>,
     ) -> Result<Principal, GatewayError> {
         let own_error = match self.own.verify(token) {
-            Ok(claims) => return self.own_principal(claims, workspace_header).await,
+            Ok(claims) => return self.own_principal(&claims, workspace_header).await,
             Err(e) => e,
         };
         if !self.external.enabled() {
             return Err(GatewayError::unauthenticated("INVALID_TOKEN", own_error.0));
         }
         let claims = self.verify_external(token).await?;
+        self.external_principal(&claims, workspace_header).await
+    }
+
+    /// Our token: the role comes from the membership, never from the token, so a role change
+    /// or removal counts from the next call; a token minted before the user's last password
+    /// change is refused.
+    async fn own_principal(
+        &self,
+        claims: &Claims,
+        workspace_header: Option<&str>,
+    ) -> Result<Principal, GatewayError> {
         let workspace = workspace_header
             .filter(|w| !w.is_empty())
-            .map(str::to_owned)
-            .or_else(|| (!claims.wid.is_empty()).then(|| claims.wid.clone()))
+            .unwrap_or(&claims.wid);
+        if workspace.is_empty() {
+            return Err(GatewayError::unauthenticated(
+                "INVALID_TOKEN",
+                "token names no workspace; log in again",
+            ));
+        }
+        let key = MembershipKey::own(workspace, &claims.sub);
+        let member = self.membership(key, &claims.email, false).await?;
+        if claims.ver < member.token_version {
+            return Err(GatewayError::unauthenticated(
+                "TOKEN_REVOKED",
+                "this token was issued before your password changed; log in again",
+            ));
+        }
+        let mut p = Principal::new(PrincipalKind::User, workspace, &claims.sub);
+        p.role = member.role.clone();
+        Ok(p)
+    }
+
+    /// An external issuer's token: the workspace comes from `X-Workspace-ID` (or a `wid`
+    /// claim), the user from svc-auth linking the issuer's subject to one of ours.
+    async fn external_principal(
+        &self,
+        claims: &Claims,
+        workspace_header: Option<&str>,
+    ) -> Result<Principal, GatewayError> {
+        let workspace = workspace_header
+            .filter(|w| !w.is_empty())
+            .or_else(|| (!claims.wid.is_empty()).then_some(claims.wid.as_str()))
             .ok_or_else(|| {
                 GatewayError::bad_request(
                     "X-Workspace-ID",
                     "send the X-Workspace-ID header to choose a workspace",
                 )
             })?;
-        let (user_id, role) = self
-            .membership(&workspace, &claims.sub, &claims.email)
-            .await?;
-        let mut p = Principal::new(PrincipalKind::User, &workspace, &user_id);
-        p.role = role;
-        Ok(p)
-    }
-
-    async fn own_principal(
-        &self,
-        claims: Claims,
-        workspace_header: Option<&str>,
-    ) -> Result<Principal, GatewayError> {
-        let mut p = Principal::new(PrincipalKind::User, &claims.wid, &claims.sub);
-        p.role = claims.role;
-        if let Some(ws) = workspace_header.filter(|w| !w.is_empty() && *w != claims.wid) {
-            let (_, role) = self.membership(ws, &claims.sub, &claims.email).await?;
-            p.workspace_id = ws.to_owned();
-            p.role = role;
-        }
-        if p.workspace_id.is_empty() {
-            return Err(GatewayError::unauthenticated(
-                "INVALID_TOKEN",
-                "token names no workspace; log in again",
-            ));
-        }
+        let key = MembershipKey::external(workspace, &claims.iss, &claims.sub);
+        let email_verified = claims.email_verified.unwrap_or(false);
+        let member = self.membership(key, &claims.email, email_verified).await?;
+        let mut p = Principal::new(PrincipalKind::User, workspace, &member.user_id);
+        p.role = member.role.clone();
         Ok(p)
     }
 
@@ -200,69 +233,71 @@ impl JwtVerifier {
         };
         let mut validation = Validation::new(alg);
         validation.set_audience(&[self.external.audience.as_str()]);
-        if !self.external.issuer.is_empty() {
-            validation.set_issuer(&[self.external.issuer.as_str()]);
-        }
+        validation.set_issuer(&[self.external.issuer.as_str()]);
+        // jsonwebtoken checks `iss` only when present: require it, since the membership cache
+        // and svc-auth's link are keyed by it (an empty one would look like our own user).
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 30;
         verify_with(token, &key, &validation).map_err(|e| invalid(e.0))
     }
 
+    /// The caller's membership of `key.workspace` (cached), or 403 when there is none.
     async fn membership(
         &self,
-        workspace: &str,
-        user_id: &str,
+        key: MembershipKey,
         email: &str,
-    ) -> Result<(String, String), GatewayError> {
-        let cache_key = (workspace.to_owned(), user_id.to_owned());
-        let this = self.clone();
-        let (ws, uid, mail) = (workspace.to_owned(), user_id.to_owned(), email.to_owned());
-        let found = self
-            .memberships
-            .try_get_with(cache_key, async move {
-                this.check_membership(&ws, &uid, &mail).await
-            })
-            .await
-            .map_err(|e: Arc<GatewayError>| (*e).clone())?;
-        match found {
-            Some(found) => {
-                let (uid, role) = found.split_once('|').unwrap_or((user_id, ""));
-                Ok((uid.to_owned(), role.to_owned()))
-            }
-            None => Err(GatewayError::forbidden(
-                "NOT_A_MEMBER",
-                "you are not a member of that workspace",
-            )
-            .with_detail("workspace_id", workspace.to_owned())),
-        }
+        email_verified: bool,
+    ) -> Result<Arc<Membership>, GatewayError> {
+        let load = || {
+            let request = CheckMembershipRequest {
+                workspace_id: key.workspace.clone(),
+                user_id: key.subject.clone(),
+                email: email.to_owned(),
+                issuer: key.issuer.clone(),
+                email_verified,
+            };
+            let (auth, signer) = (self.auth.clone(), self.signer.clone());
+            async move { check_membership(auth, &signer, request).await }
+        };
+        let entry = self.memberships.get_or_load(&key, load).await?;
+        entry.member.clone().ok_or_else(|| {
+            GatewayError::forbidden("NOT_A_MEMBER", "you are not a member of that workspace")
+                .with_detail("workspace_id", key.workspace)
+        })
     }
 
-    async fn check_membership(
-        &self,
-        workspace: &str,
-        user_id: &str,
-        email: &str,
-    ) -> Result<Option<String>, GatewayError> {
-        let mut request = tonic::Request::new(CheckMembershipRequest {
-            workspace_id: workspace.to_owned(),
-            user_id: user_id.to_owned(),
-            email: email.to_owned(),
-        });
-        self.signer
-            .sign_into(&Principal::service("gateway"), request.metadata_mut())
-            .map_err(|e| GatewayError::internal(e.to_string()))?;
-        let r = self
-            .auth
-            .clone()
-            .check_membership(request)
-            .await
-            .map_err(|_| {
-                GatewayError::new(
-                    tonic::Code::Unavailable,
-                    "AUTH_UNAVAILABLE",
-                    "cannot check workspace membership right now; retry shortly",
-                )
-            })?
-            .into_inner();
-        Ok(r.member.then(|| format!("{}|{}", r.user_id, r.role)))
+    /// The membership cache, for the task that applies the bus's invalidations.
+    pub fn memberships(&self) -> &MembershipCache {
+        &self.memberships
     }
+}
+
+/// Asks svc-auth whether the caller is a member; `None` when not.
+async fn check_membership(
+    mut auth: KeyValidationServiceClient<Channel>,
+    signer: &PrincipalVerifier,
+    body: CheckMembershipRequest,
+) -> Result<Option<Membership>, GatewayError> {
+    let mut request = tonic::Request::new(body);
+    signer
+        .sign_into(&Principal::service("gateway"), request.metadata_mut())
+        .map_err(|e| GatewayError::internal(e.to_string()))?;
+    request.set_timeout(Duration::from_secs(3));
+    let r = auth
+        .check_membership(request)
+        .await
+        .map_err(|s| {
+            tracing::warn!(code = ?s.code(), "CheckMembership failed");
+            GatewayError::new(
+                tonic::Code::Unavailable,
+                "AUTH_UNAVAILABLE",
+                "cannot check workspace membership right now; retry shortly",
+            )
+        })?
+        .into_inner();
+    Ok(r.member.then_some(Membership {
+        user_id: r.user_id,
+        role: r.role,
+        token_version: r.token_version,
+    }))
 }

@@ -1,7 +1,9 @@
 //! Authentication and authorization of every request, REST or gRPC.
 
+pub mod invalidation;
 pub mod jwt;
 pub mod key_cache;
+pub mod membership;
 
 use crate::{error::GatewayError, transcode::table::Access};
 use crm_platform::{Principal, PrincipalKind, api_key::looks_like_key};
@@ -90,7 +92,7 @@ impl Gatekeeper {
                     "no such endpoint",
                 ));
             }
-            Access::JwtOnly | Access::Scoped(_) => {}
+            Access::JwtOnly | Access::Scoped(_) | Access::OptionalUser => {}
         }
         let workspace_header = headers.get("x-workspace-id").and_then(|v| v.to_str().ok());
         match credential(headers, query) {
@@ -116,6 +118,11 @@ impl Gatekeeper {
                 principal: self.jwt.resolve(token, workspace_header).await?,
                 key: None,
             }),
+            // Calls without a caller are limited per address, like public ones.
+            Credential::None if *access == Access::OptionalUser => Ok(Caller {
+                principal: Principal::anonymous(),
+                key: None,
+            }),
             Credential::None => Err(GatewayError::unauthenticated(
                 "AUTH_REQUIRED",
                 "authentication required: send Authorization: Bearer <token or API key>, or X-API-Key",
@@ -124,30 +131,37 @@ impl Gatekeeper {
     }
 
     /// Whether an authenticated caller may call a method with `access`: keys need every
-    /// scope the method lists, and cannot call JWT-only methods.
+    /// scope the method lists, and cannot call JWT-only or optional-user methods.
     pub fn authorize(&self, access: &Access, caller: &Caller) -> Result<(), GatewayError> {
-        let principal = &caller.principal;
-        if principal.kind != PrincipalKind::ApiKey {
-            return Ok(());
-        }
-        match access {
-            Access::Scoped(scopes) => {
-                if let Some(missing) = scopes.iter().find(|s| !principal.allows(s)) {
-                    return Err(GatewayError::forbidden(
-                        "INSUFFICIENT_SCOPE",
-                        format!(
-                            "API key lacks the '{missing}' scope; add it to the key's permissions"
-                        ),
-                    )
-                    .with_detail("required_scope", missing.clone())
-                    .with_detail("granted_scopes", principal.scopes.join(" ")));
-                }
-                Ok(())
+        key_may_call(access, &caller.principal)
+    }
+}
+
+/// What [`Gatekeeper::authorize`] decides; users and anonymous callers were already admitted
+/// by `authenticate`, so only keys are judged here.
+fn key_may_call(access: &Access, principal: &Principal) -> Result<(), GatewayError> {
+    if principal.kind != PrincipalKind::ApiKey {
+        return Ok(());
+    }
+    match access {
+        Access::Scoped(scopes) => {
+            if let Some(missing) = scopes.iter().find(|s| !principal.allows(s)) {
+                return Err(GatewayError::forbidden(
+                    "INSUFFICIENT_SCOPE",
+                    format!("API key lacks the '{missing}' scope; add it to the key's permissions"),
+                )
+                .with_detail("required_scope", missing.clone())
+                .with_detail("granted_scopes", principal.scopes.join(" ")));
             }
-            _ => Err(GatewayError::forbidden(
+            Ok(())
+        }
+        // A key is resolved before it is refused, so a refused call lands in its request
+        // log and counts against its limits, as on JWT-only methods.
+        Access::JwtOnly | Access::OptionalUser | Access::Public | Access::Internal => {
+            Err(GatewayError::forbidden(
                 "JWT_REQUIRED",
                 "API keys cannot call this endpoint; use a user token (JWT)",
-            )),
+            ))
         }
     }
 }
@@ -173,5 +187,81 @@ mod tests {
         h.insert("authorization", "Bearer crm_live_z".parse().unwrap());
         assert_eq!(credential(&h, None), Credential::ApiKey("crm_live_z"));
         assert_eq!(credential(&HeaderMap::new(), Some("a=b")), Credential::None);
+    }
+
+    /// A gatekeeper whose svc-auth is never reached (nothing listens on port 1).
+    fn gatekeeper() -> Gatekeeper {
+        let auth = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        let secret = crm_platform::Secret::new("gatekeeper-test-secret-0123456789abcdef");
+        let signer = crm_platform::principal::PrincipalVerifier::new(&secret);
+        Gatekeeper {
+            keys: KeyResolver::new(
+                auth.clone(),
+                None,
+                signer.clone(),
+                key_cache::CacheTtl {
+                    positive: std::time::Duration::from_secs(60),
+                    negative: std::time::Duration::from_secs(5),
+                },
+            ),
+            jwt: JwtVerifier::new(
+                crm_platform::jwt::JwtKeys::hs256(&secret, "crm", "crm-api"),
+                jwt::ExternalIssuer::default(),
+                auth,
+                signer,
+                std::time::Duration::from_secs(300),
+                None,
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_optional_user_method_admits_anonymous_calls_but_verifies_a_sent_token() {
+        let gatekeeper = gatekeeper();
+        let ip = IpAddr::from([203, 0, 113, 7]);
+        let access = Access::OptionalUser;
+        let anonymous = gatekeeper
+            .authenticate(&access, &HeaderMap::new(), None, ip)
+            .await
+            .unwrap();
+        assert_eq!(anonymous.principal.kind, Principal::anonymous().kind);
+        assert!(gatekeeper.authorize(&access, &anonymous).is_ok());
+
+        let mut bad_token = HeaderMap::new();
+        bad_token.insert("authorization", "Bearer eyJabc.def.ghi".parse().unwrap());
+        let refused = gatekeeper
+            .authenticate(&access, &bad_token, None, ip)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, "INVALID_TOKEN");
+
+        let refused = gatekeeper
+            .authenticate(&Access::JwtOnly, &HeaderMap::new(), None, ip)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, "AUTH_REQUIRED", "JWT-only still needs one");
+    }
+
+    #[test]
+    fn keys_may_call_scoped_methods_only() {
+        let mut key = Principal::new(PrincipalKind::ApiKey, "w", "u");
+        key.scopes = vec!["contacts:read".into()];
+        let read = Access::Scoped(vec!["contacts:read".into()]);
+        let write = Access::Scoped(vec!["contacts:write".into()]);
+        assert!(key_may_call(&read, &key).is_ok());
+        assert_eq!(
+            key_may_call(&write, &key).unwrap_err().code,
+            "INSUFFICIENT_SCOPE"
+        );
+        for access in [Access::JwtOnly, Access::OptionalUser] {
+            let refused = key_may_call(&access, &key).unwrap_err();
+            assert_eq!(refused.code, "JWT_REQUIRED", "{access:?}");
+            assert_eq!(refused.grpc, tonic::Code::PermissionDenied);
+        }
+        let user = Principal::new(PrincipalKind::User, "w", "u");
+        for access in [Access::JwtOnly, Access::OptionalUser, write] {
+            assert!(key_may_call(&access, &user).is_ok());
+        }
+        assert!(key_may_call(&Access::OptionalUser, &Principal::anonymous()).is_ok());
     }
 }

@@ -36,6 +36,8 @@ pub fn document(table: &RouteTable) -> Value {
         let (security, scopes) = match &rpc.access {
             Access::Public => (json!([]), Vec::new()),
             Access::JwtOnly => (json!([{"bearerJwt": []}]), Vec::new()),
+            // `{}` is OpenAPI's "no credentials": either anonymous or a user token.
+            Access::OptionalUser => (json!([{}, {"bearerJwt": []}]), Vec::new()),
             Access::Scoped(s) => (
                 json!([{"bearerJwt": []}, {"bearerApiKey": []}, {"apiKeyHeader": []}, {"apiKeyQuery": []}]),
                 s.clone(),
@@ -148,6 +150,11 @@ mod tests {
         assert!(doc["paths"]["/api/api-keys"]["post"]["requestBody"].is_object());
         assert!(doc["paths"]["/api/v1/api-keys/{id}"]["delete"].is_object());
         assert!(doc["components"]["schemas"]["crm.auth.v1.ApiKey"].is_object());
+        assert_eq!(
+            doc["paths"]["/api/invitations/{token}/accept"]["post"]["security"],
+            serde_json::json!([{}, {"bearerJwt": []}]),
+            "anonymous or a user token"
+        );
         for b in &table.bindings {
             assert!(
                 doc["paths"][&*b.path][b.method.as_str().to_ascii_lowercase()].is_object(),

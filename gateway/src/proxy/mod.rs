@@ -5,8 +5,10 @@ use crate::{
     admission, auth::key_cache::KeyEntry, error::http_status, ratelimit::decision::Decision,
     state::GatewayState, usage::request_log::Seen,
 };
-use crm_platform::principal::{PRINCIPAL_HEADER, SIGNATURE_HEADER};
-use http::{HeaderValue, Request, Response};
+use crm_platform::principal::{
+    CLIENT_IP_HEADER, PRINCIPAL_HEADER, REQUEST_ID_HEADER, SIGNATURE_HEADER,
+};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use std::{
     convert::Infallible,
     future::Future,
@@ -17,6 +19,7 @@ use std::{
 };
 use tonic::body::Body;
 use tower::{Layer, Service, ServiceExt};
+use tower_http::request_id::RequestId;
 
 /// True for `application/grpc`, `application/grpc+proto`, `application/grpc-web*`.
 pub fn is_grpc(request: &Request<axum::body::Body>) -> bool {
@@ -136,6 +139,8 @@ async fn forward(
     );
     headers.remove("x-api-key");
     headers.remove(http::header::AUTHORIZATION);
+    let request_id = request.extensions().get::<RequestId>().cloned();
+    set_call_facts(request.headers_mut(), ip, request_id.as_ref());
     let channel = state
         .backends
         .get(&rpc.backend)
@@ -150,5 +155,37 @@ async fn forward(
                 rpc.backend
             )))
         }
+    }
+}
+
+/// Tells the service what the gateway knows of the call: the client address it determined
+/// (whatever the client sent under that name is dropped) and the request id it assigned.
+fn set_call_facts(headers: &mut HeaderMap, ip: IpAddr, request_id: Option<&RequestId>) {
+    headers.remove(CLIENT_IP_HEADER);
+    // An address's text is always a valid header value.
+    if let Ok(address) = HeaderValue::from_str(&ip.to_string()) {
+        headers.insert(CLIENT_IP_HEADER, address);
+    }
+    // The router's request-id layer put the id in the headers too; the extension is what it
+    // assigned, so it wins should the two ever differ.
+    if let Some(id) = request_id {
+        headers.insert(REQUEST_ID_HEADER, id.header_value().clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_cannot_choose_its_address_and_the_request_id_travels() {
+        let mut headers = HeaderMap::new();
+        headers.append(CLIENT_IP_HEADER, HeaderValue::from_static("10.0.0.1"));
+        headers.append(CLIENT_IP_HEADER, HeaderValue::from_static("10.0.0.2"));
+        let id = RequestId::new(HeaderValue::from_static("req-1"));
+        set_call_facts(&mut headers, "2001:db8::7".parse().unwrap(), Some(&id));
+        let addresses: Vec<_> = headers.get_all(CLIENT_IP_HEADER).iter().collect();
+        assert_eq!(addresses, vec!["2001:db8::7"]);
+        assert_eq!(headers[REQUEST_ID_HEADER], "req-1");
     }
 }

@@ -10,6 +10,7 @@ use crate::{
     usage::request_log::Seen,
 };
 use axum::response::{IntoResponse, Response};
+use crm_platform::principal::{CLIENT_IP_HEADER, REQUEST_ID_HEADER};
 use http::{HeaderValue, StatusCode, header::CONTENT_TYPE, request::Parts, uri::PathAndQuery};
 use std::{net::IpAddr, sync::Arc};
 
@@ -102,13 +103,19 @@ async fn call(
         .signer
         .sign_into(&principal, grpc_request.metadata_mut())
         .map_err(|e| GatewayError::internal(e.to_string()))?;
+    // A fresh request: nothing the client sent reaches the service unless copied here.
+    let metadata = grpc_request.metadata_mut();
     if let Some(id) = parts
         .headers
-        .get("x-request-id")
+        .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
     {
-        grpc_request.metadata_mut().insert("x-request-id", id);
+        metadata.insert(REQUEST_ID_HEADER, id);
+    }
+    // An address's text is always valid metadata.
+    if let Ok(address) = ip.to_string().parse() {
+        metadata.insert(CLIENT_IP_HEADER, address);
     }
     let path = PathAndQuery::from_maybe_shared(rpc.grpc_path.clone())
         .map_err(|e| GatewayError::internal(e.to_string()))?;

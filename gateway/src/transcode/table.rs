@@ -15,6 +15,9 @@ pub enum Access {
     Scoped(Vec<String>),
     /// Never reachable from outside.
     Internal,
+    /// No credentials needed, but a user token, when sent, is verified and names the caller;
+    /// API keys are refused.
+    OptionalUser,
 }
 
 /// One RPC.
@@ -140,11 +143,18 @@ fn access_of(value: &Value) -> Access {
             })
         })
         .unwrap_or_default();
-    match access {
-        1 => Access::Public,
-        2 => Access::JwtOnly,
-        3 => Access::Scoped(scopes),
-        _ => Access::Internal,
+    access_from(access, scopes)
+}
+
+/// The `crm.options.v1.Access` value `access` as a rule; unknown values fail closed.
+fn access_from(access: i32, scopes: Vec<String>) -> Access {
+    use crm_proto::crm::options::v1::Access as Wire;
+    match Wire::try_from(access).unwrap_or(Wire::Unspecified) {
+        Wire::Public => Access::Public,
+        Wire::JwtOnly => Access::JwtOnly,
+        Wire::Scoped => Access::Scoped(scopes),
+        Wire::OptionalUser => Access::OptionalUser,
+        Wire::Internal | Wire::Unspecified => Access::Internal,
     }
 }
 
@@ -279,5 +289,17 @@ mod tests {
             Access::Public
         );
         assert!(create.description.is_empty() || !create.description.contains("//"));
+    }
+
+    #[test]
+    fn maps_every_access_value_and_fails_closed_on_unknown_ones() {
+        let scopes = || vec!["contacts:read".to_owned()];
+        assert_eq!(access_from(0, scopes()), Access::Internal);
+        assert_eq!(access_from(1, scopes()), Access::Public);
+        assert_eq!(access_from(2, scopes()), Access::JwtOnly);
+        assert_eq!(access_from(3, scopes()), Access::Scoped(scopes()));
+        assert_eq!(access_from(4, scopes()), Access::Internal);
+        assert_eq!(access_from(5, scopes()), Access::OptionalUser);
+        assert_eq!(access_from(99, scopes()), Access::Internal);
     }
 }

@@ -6,6 +6,7 @@
 use super::{
     AuthState,
     api_key::{self, ApiKey, Manager, announce_all, hashes_of, manager},
+    audit,
     client_extras::{self, SecretChange},
     key_policy,
     request_log::{self, Query, Usage},
@@ -161,8 +162,9 @@ pub async fn create(
     };
     let (webhook_secret, shown) =
         client_extras::apply_secret(state, &id, None, f.webhook_secret, !webhook_url.is_empty())?;
+    let txn = audit::begin(state).await?;
     let client = store::insert(
-        &state.db,
+        &txn,
         store::ActiveModel {
             id: Set(id),
             workspace_id: Set(m.workspace_id.to_owned()),
@@ -185,6 +187,13 @@ pub async fn create(
             metadata: Set(metadata),
             webhook_secret: Set(webhook_secret),
         },
+    )
+    .await?;
+    audit::commit_with(
+        txn,
+        principal,
+        &client.workspace_id,
+        client_change("api_client.created", &client),
     )
     .await?;
     tracing::info!(api_client_id = %client.id, workspace_id = %client.workspace_id, "api client created");
@@ -314,7 +323,15 @@ pub async fn update(
         a.scopes = Set(s.to_stored());
     }
     a.updated_at = Set(super::now());
-    let client = store::save(&state.db, a).await?;
+    let txn = audit::begin(state).await?;
+    let client = store::save(&txn, a).await?;
+    audit::commit_with(
+        txn,
+        principal,
+        &client.workspace_id,
+        client_change("api_client.updated", &client),
+    )
+    .await?;
     announce_keys(state, &client).await?;
     Ok((client, shown))
 }
@@ -337,9 +354,28 @@ pub async fn delete(
     let mut a = client.into_active_model();
     a.deleted_at = Set(Some(super::now()));
     a.status = Set("inactive".into());
-    let client = store::save(&state.db, a).await?;
+    let txn = audit::begin(state).await?;
+    let client = store::save(&txn, a).await?;
+    let mut change = client_change("api_client.deleted", &client);
+    change.details["revoked_keys"] = revoked.into();
+    audit::commit_with(txn, principal, &client.workspace_id, change).await?;
     tracing::info!(api_client_id = %client.id, revoked, "api client deleted");
     Ok((client, revoked))
+}
+
+/// The audit entry of a client change: its name, state and grants, never its secret.
+fn client_change<'a>(action: &'static str, client: &'a ApiClient) -> audit::Change<'a> {
+    audit::Change {
+        action,
+        target_type: "api_client",
+        target_id: &client.id,
+        details: serde_json::json!({
+            "name": client.name,
+            "status": client.status,
+            "tier": client.rate_limit_tier,
+            "scopes": client.scopes,
+        }),
+    }
 }
 
 /// The client a new key is for: it must exist, be active, and the caller must manage it.

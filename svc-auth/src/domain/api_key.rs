@@ -2,7 +2,7 @@
 //! Every change that affects authentication is announced on the bus so gateways drop the
 //! key from their caches at once.
 
-use super::{AuthState, key_owner, key_policy, role::Role, scopes::Scopes};
+use super::{AuthState, audit, key_owner, key_policy, role::Role, scopes::Scopes};
 use crate::store::{api_key as store, workspace as members};
 use chrono::{DateTime, Utc};
 use crm_platform::{
@@ -185,8 +185,9 @@ pub async fn create(
         hash,
         display_prefix,
     } = format::mint(prefix);
+    let txn = audit::begin(state).await?;
     let key = store::insert(
-        &state.db,
+        &txn,
         store::ActiveModel {
             id: Set(uuid::Uuid::new_v4().to_string()),
             workspace_id: Set(m.workspace_id.to_owned()),
@@ -214,6 +215,13 @@ pub async fn create(
             previous_key_expires_at: Set(None),
             client_id: Set(client_id),
         },
+    )
+    .await?;
+    audit::commit_with(
+        txn,
+        principal,
+        &key.workspace_id,
+        key_change("api_key.created", &key),
     )
     .await?;
     tracing::info!(api_key_id = %key.id, workspace_id = %key.workspace_id, "api key created");
@@ -256,6 +264,7 @@ pub async fn update(
 ) -> Result<ApiKey, Status> {
     let m = manager(state, principal).await?;
     let key = visible(state, &m, id).await?;
+    client_key_needs_admin(&m, &key, "change")?;
     if key.revoked_at.is_some() {
         return Err(ApiError::new(
             tonic::Code::FailedPrecondition,
@@ -318,7 +327,15 @@ pub async fn update(
         active.expires_at = Set(expires_at);
     }
     active.updated_at = Set(now);
-    let key = store::save(&state.db, active).await?;
+    let txn = audit::begin(state).await?;
+    let key = store::save(&txn, active).await?;
+    audit::commit_with(
+        txn,
+        principal,
+        &key.workspace_id,
+        key_change("api_key.updated", &key),
+    )
+    .await?;
     announce_all(state, &hashes).await;
     Ok(key)
 }
@@ -342,6 +359,16 @@ pub async fn regenerate(
     }
     let m = manager(state, principal).await?;
     let key = visible(state, &m, id).await?;
+    client_key_needs_admin(&m, &key, "regenerate")?;
+    if key.client_id.is_none() && key.user_id != m.user_id {
+        // The new secret would be shown to whoever regenerates: only the key's owner may.
+        return Err(ApiError::new(
+            tonic::Code::PermissionDenied,
+            "NOT_KEY_OWNER",
+            "only the key's owner may regenerate it and receive the new secret; you may revoke, pause or delete it",
+        )
+        .into());
+    }
     if key.revoked_at.is_some() {
         return Err(ApiError::new(
             tonic::Code::FailedPrecondition,
@@ -376,7 +403,11 @@ pub async fn regenerate(
     active.key_prefix = Set(display_prefix);
     active.regenerated_at = Set(Some(now));
     active.updated_at = Set(now);
-    let key = store::save(&state.db, active).await?;
+    let txn = audit::begin(state).await?;
+    let key = store::save(&txn, active).await?;
+    let mut change = key_change("api_key.regenerated", &key);
+    change.details["grace_period_seconds"] = grace_secs.into();
+    audit::commit_with(txn, principal, &key.workspace_id, change).await?;
     announce_all(state, &old_hashes).await;
     tracing::info!(api_key_id = %key.id, grace_secs, "api key regenerated");
     Ok(KeyWithSecret { key, secret: full })
@@ -401,7 +432,15 @@ pub async fn revoke(
     active.revoked_at = Set(Some(now));
     active.revoked_reason = Set((!reason.trim().is_empty()).then(|| reason.trim().to_owned()));
     active.updated_at = Set(now);
-    let key = store::save(&state.db, active).await?;
+    let txn = audit::begin(state).await?;
+    let key = store::save(&txn, active).await?;
+    audit::commit_with(
+        txn,
+        principal,
+        &key.workspace_id,
+        key_change("api_key.revoked", &key),
+    )
+    .await?;
     announce_all(state, &hashes).await;
     tracing::info!(api_key_id = %key.id, "api key revoked");
     Ok(key)
@@ -417,7 +456,15 @@ pub async fn delete(state: &AuthState, principal: &Principal, id: &str) -> Resul
     active.is_active = Set(false);
     active.deleted_at = Set(Some(now));
     active.updated_at = Set(now);
-    let key = store::save(&state.db, active).await?;
+    let txn = audit::begin(state).await?;
+    let key = store::save(&txn, active).await?;
+    audit::commit_with(
+        txn,
+        principal,
+        &key.workspace_id,
+        key_change("api_key.deleted", &key),
+    )
+    .await?;
     announce_all(state, &hashes).await;
     tracing::info!(api_key_id = %key.id, "api key deleted");
     Ok(key)
@@ -454,6 +501,36 @@ pub async fn validate(state: &AuthState, key_hash: &str) -> Result<Option<Valida
         key,
         previous_secret: true,
     }))
+}
+
+/// A client's key belongs to the client, not to the member who made it: only owners and
+/// admins change or regenerate it.
+fn client_key_needs_admin(m: &Manager<'_>, key: &ApiKey, verb: &str) -> Result<(), ApiError> {
+    if key.client_id.is_some() && !m.role.manages_all_keys() {
+        return Err(ApiError::new(
+            tonic::Code::PermissionDenied,
+            "ROLE_NOT_ALLOWED",
+            format!("only owners and admins {verb} an API client's keys"),
+        ));
+    }
+    Ok(())
+}
+
+/// The audit entry of a key change: what the key is, never its secret.
+fn key_change<'a>(action: &'static str, key: &'a ApiKey) -> audit::Change<'a> {
+    audit::Change {
+        action,
+        target_type: "api_key",
+        target_id: &key.id,
+        details: serde_json::json!({
+            "name": key.name,
+            "key_prefix": key.key_prefix,
+            "owner_user_id": key.user_id,
+            "client_id": key.client_id,
+            "scopes": key.scopes,
+            "is_active": key.is_active,
+        }),
+    }
 }
 
 /// Every hash that currently authenticates as this key.

@@ -3,11 +3,18 @@
 
 pub mod api_client;
 pub mod api_key;
+pub mod audit;
 pub mod client_extras;
 pub mod client_quota;
+mod dates;
+pub mod external_identity;
+pub mod invitation;
 pub mod key_owner;
 pub mod key_policy;
+pub mod login_throttle;
 pub mod member;
+pub mod members;
+pub mod password;
 pub mod provision;
 pub mod request_log;
 mod request_log_batch;
@@ -15,6 +22,8 @@ pub mod request_log_read;
 pub mod role;
 pub mod scopes;
 pub mod session;
+pub mod workspace_access;
+pub mod workspaces;
 
 use crm_platform::{bus::Bus, jwt::JwtKeys, sealed::Sealer};
 use sea_orm::DatabaseConnection;
@@ -38,6 +47,8 @@ pub struct AuthState {
     pub sealer: std::sync::Arc<Sealer>,
     /// The gateways' admission buckets, for a client's dashboard.
     pub quota: crm_platform::quota_view::QuotaView,
+    /// Who may sign up.
+    pub signup: session::SignupMode,
 }
 
 /// Now, at the millisecond precision every backend stores, so a value read back equals the

@@ -1,16 +1,27 @@
-//! Passwords and logins.
+//! Sign-up, logins and password changes: each answers with a session (a signed token for
+//! one workspace).
 
-use super::{AuthState, role::Role};
+use super::{AuthState, login_throttle, password, role::Role, workspaces};
 use crate::store::{
-    entities::{users, workspaces},
-    workspace as store,
+    db_error,
+    entities::{users, workspaces as workspace_rows},
+    members, workspace as store,
 };
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::{SaltString, rand_core::OsRng},
-};
-use crm_platform::{error::ApiError, jwt::Claims};
+use crm_platform::{Principal, PrincipalKind, error::ApiError, jwt::Claims};
+use sea_orm::{SqlErr, TransactionTrait};
+use serde::{Deserialize, Serialize};
 use tonic::Status;
+
+/// Who may sign up (`CRM_AUTH__SIGNUP`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupMode {
+    /// Anyone may register and gets a workspace of their own.
+    Open,
+    /// Accounts are made only by accepting an invitation.
+    #[default]
+    InviteOnly,
+}
 
 /// A successful login.
 pub struct Session {
@@ -21,65 +32,101 @@ pub struct Session {
     /// Who logged in.
     pub user: users::Model,
     /// The workspace the token acts in.
-    pub workspace: workspaces::Model,
+    pub workspace: workspace_rows::Model,
     /// The user's role there.
     pub role: Role,
 }
 
-/// Hashes a password with argon2id off the async runtime.
+/// Hashes a password with argon2id on the bounded pool.
 pub async fn hash_password(password: String) -> Result<String, Status> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| crm_platform::error::internal("hash password", e))
-    })
-    .await
-    .map_err(|e| crm_platform::error::internal("hash password task", e))?
+    password::hash(password).await
 }
 
-async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
+/// Mints a token for `user` acting in `workspace` with `role`.
+pub(super) fn mint(
+    state: &AuthState,
+    user: users::Model,
+    workspace: workspace_rows::Model,
+    role: Role,
+) -> Result<Session, Status> {
+    let now = chrono::Utc::now().timestamp();
+    let expires_at = now + state.token_ttl_secs;
+    let token = state
+        .jwt
+        .sign(Claims {
+            sub: user.id.clone(),
+            email: user.email.clone(),
+            wid: workspace.id.clone(),
+            role: role.as_str().to_owned(),
+            iss: String::new(),
+            aud: String::new(),
+            exp: expires_at,
+            iat: now,
+            ver: u32::try_from(user.token_version).unwrap_or_default(),
+            email_verified: None,
+        })
+        .map_err(|e| crm_platform::error::internal("sign token", e))?;
+    Ok(Session {
+        token,
+        expires_at,
+        user,
+        workspace,
+        role,
     })
-    .await
-    .unwrap_or(false)
 }
 
-/// A hash that matches no password, verified when the email is unknown so that an unknown
-/// email and a wrong password take the same time.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ";
+/// An email as stored: trimmed, lower-cased, and shaped like one.
+pub fn email(value: &str) -> Result<String, ApiError> {
+    let email = value.trim().to_lowercase();
+    if email.is_empty() {
+        return Err(ApiError::invalid_field("email", "is required"));
+    }
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if !valid {
+        return Err(ApiError::invalid_field("email", "is not an email address"));
+    }
+    Ok(email)
+}
 
-/// Checks email and password and mints a token for the chosen (or first) workspace.
+/// A person's display name: 1 to 100 characters.
+pub fn person_name(value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::invalid_field("name", "is required"));
+    }
+    if value.chars().count() > 100 {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be at most 100 characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Checks email and password and mints a token for the chosen (or first) workspace. An
+/// unknown email and a wrong password get the same answer in the same time.
 pub async fn login(
     state: &AuthState,
     email: &str,
     password: &str,
     workspace_id: &str,
 ) -> Result<Session, Status> {
-    let email = email.trim().to_ascii_lowercase();
+    let email = email.trim().to_lowercase();
     if email.is_empty() {
         return Err(ApiError::invalid_field("email", "is required").into());
     }
     if password.is_empty() {
         return Err(ApiError::invalid_field("password", "is required").into());
     }
-    let refused = || Status::from(ApiError::unauthenticated("invalid email or password"));
-    let user = store::find_user_by_email_global(&state.db, &email).await?;
-    let Some(user) = user else {
-        verify_password(password.to_owned(), DUMMY_HASH.to_owned()).await;
-        return Err(refused());
-    };
-    if !verify_password(password.to_owned(), user.password_hash.clone()).await {
-        return Err(refused());
-    }
+    let user = check_credentials(state, &email, password).await?;
     let memberships = store::memberships_of_user_global(&state.db, &user.id).await?;
     let chosen = if workspace_id.is_empty() {
         memberships.into_iter().next()
@@ -96,41 +143,173 @@ pub async fn login(
         );
     };
     let role = Role::parse(&membership.role)?;
-    let now = chrono::Utc::now().timestamp();
-    let expires_at = now + state.token_ttl_secs;
-    let token = state
-        .jwt
-        .sign(Claims {
-            sub: user.id.clone(),
-            email: user.email.clone(),
-            wid: workspace.id.clone(),
-            role: role.as_str().to_owned(),
-            iss: String::new(),
-            aud: String::new(),
-            exp: expires_at,
-            iat: now,
-        })
-        .map_err(|e| crm_platform::error::internal("sign token", e))?;
     tracing::info!(user_id = %user.id, workspace_id = %workspace.id, "login");
-    Ok(Session {
-        token,
-        expires_at,
-        user,
-        workspace,
-        role,
-    })
+    mint(state, user, workspace, role)
+}
+
+/// The user whose email and password these are, with failed attempts slowed down per
+/// account.
+pub(super) async fn check_credentials(
+    state: &AuthState,
+    email: &str,
+    password: &str,
+) -> Result<users::Model, Status> {
+    let now = super::now();
+    login_throttle::check(state, email, now).await?;
+    let user = store::find_user_by_email_global(&state.db, email).await?;
+    let hash = user
+        .as_ref()
+        .map_or(password::DUMMY_HASH, |u| u.password_hash.as_str())
+        .to_owned();
+    let matches = password::verify(password.to_owned(), hash).await?;
+    match user {
+        Some(user) if matches => {
+            login_throttle::succeeded(state, email).await?;
+            Ok(user)
+        }
+        _ => {
+            login_throttle::failed(state, email, now).await?;
+            Err(ApiError::unauthenticated("invalid email or password").into())
+        }
+    }
+}
+
+/// What sign-up asks for.
+pub struct Registration {
+    /// The new user's email.
+    pub email: String,
+    /// Their password.
+    pub password: String,
+    /// Their name.
+    pub name: String,
+    /// The name of the workspace they will own.
+    pub workspace_name: String,
+}
+
+/// Signs up: a user, a workspace they own, and a session there.
+pub async fn register(state: &AuthState, input: Registration) -> Result<Session, Status> {
+    if state.signup == SignupMode::InviteOnly {
+        return Err(ApiError::forbidden(
+            "sign-up is by invitation only: ask an owner or admin of a workspace to invite you (POST /api/workspaces/{id}/invitations), then accept it at POST /api/invitations/{token}/accept",
+        )
+        .into());
+    }
+    let email = email(&input.email)?;
+    password::check_new(&input.password, &email, "password")?;
+    let name = person_name(&input.name)?;
+    let workspace_name = workspaces::name(&input.workspace_name)
+        .map_err(|_| ApiError::invalid_field("workspace_name", "is required (1-100 characters)"))?;
+    if store::find_user_by_email_global(&state.db, &email)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::already_exists(
+            "an account with this email exists; log in instead (POST /api/auth/login)",
+        )
+        .with_field("email", "already registered")
+        .into());
+    }
+    let hash = password::hash(input.password).await?;
+    let taken = || {
+        Status::from(
+            ApiError::already_exists("an account with this email exists; log in instead")
+                .with_field("email", "already registered"),
+        )
+    };
+    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    let workspace = members::insert_workspace(&txn, &workspace_name, "UTC", "USD")
+        .await
+        .map_err(db_error("insert workspace"))?;
+    // The unique email decides a race between two sign-ups of one address.
+    let user = match members::insert_user(&txn, &email, &name, &hash).await {
+        Ok(user) => user,
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(taken());
+        }
+        Err(e) => return Err(db_error("insert user")(e)),
+    };
+    members::insert_membership(&txn, &workspace.id, &user.id, Role::Owner.as_str())
+        .await
+        .map_err(db_error("insert membership"))?;
+    txn.commit().await.map_err(db_error("commit"))?;
+    tracing::info!(user_id = %user.id, workspace_id = %workspace.id, "signed up");
+    mint(state, user, workspace, Role::Owner)
+}
+
+/// Changes the caller's password. Tokens issued before stop working (the user's token
+/// version rises and gateways are told); the answer is a fresh session for the same
+/// workspace.
+pub async fn change_password(
+    state: &AuthState,
+    principal: &Principal,
+    current: &str,
+    new: &str,
+) -> Result<Session, Status> {
+    if principal.kind != PrincipalKind::User {
+        return Err(ApiError::forbidden("this call needs a user token (JWT)").into());
+    }
+    if current.is_empty() {
+        return Err(ApiError::invalid_field("current_password", "is required").into());
+    }
+    let user = members::user_global(&state.db, &principal.subject)
+        .await
+        .map_err(db_error("find user"))?
+        .ok_or_else(|| ApiError::unauthenticated("your account no longer exists"))?;
+    password::check_new(new, &user.email, "new_password")?;
+    if current == new {
+        return Err(
+            ApiError::invalid_field("new_password", "must differ from the current one").into(),
+        );
+    }
+    let now = super::now();
+    login_throttle::check(state, &user.email, now).await?;
+    if !password::verify(current.to_owned(), user.password_hash.clone()).await? {
+        login_throttle::failed(state, &user.email, now).await?;
+        return Err(ApiError::forbidden("current_password is not your password")
+            .with_field("current_password", "does not match")
+            .into());
+    }
+    let hash = password::hash(new.to_owned()).await?;
+    members::set_password_global(&state.db, &user.id, &hash)
+        .await
+        .map_err(db_error("set password"))?;
+    if let Err(e) = state.bus.publish(&format!("user:{}", user.id)).await {
+        tracing::warn!(error = %e, "could not announce password change");
+    }
+    tracing::info!(user_id = %user.id, "password changed");
+    let user = members::user_global(&state.db, &user.id)
+        .await
+        .map_err(db_error("find user"))?
+        .ok_or_else(|| ApiError::unauthenticated("your account no longer exists"))?;
+    let workspace_id = principal.workspace()?;
+    let membership = members::membership(&state.db, workspace_id, &user.id)
+        .await
+        .map_err(db_error("find membership"))?
+        .ok_or_else(|| ApiError::forbidden("you are not a member of this workspace"))?;
+    let workspace = members::workspace(&state.db, workspace_id)
+        .await
+        .map_err(db_error("find workspace"))?
+        .ok_or_else(|| ApiError::not_found("workspace", workspace_id))?;
+    mint(state, user, workspace, Role::parse(&membership.role)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn password_hash_verifies_only_the_password() {
-        let h = hash_password("correct horse".into()).await.unwrap();
-        assert!(verify_password("correct horse".into(), h.clone()).await);
-        assert!(!verify_password("wrong".into(), h).await);
-        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(!verify_password("anything".into(), DUMMY_HASH.into()).await);
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(email(" Ann@Acme.TEST ").unwrap(), "ann@acme.test");
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@acme.test",
+            "ann@acme",
+            "a b@acme.test",
+            "a@b@c.d",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -10,6 +10,28 @@ use crm_platform::Principal;
 use crm_proto::auth::{self as pb, auth_service_server::AuthService};
 use tonic::{Request, Response, Status};
 
+/// The answer of every call that starts a session.
+pub(super) fn login_response(s: session::Session) -> pb::LoginResponse {
+    pb::LoginResponse {
+        token: s.token,
+        token_type: "Bearer".into(),
+        expires_at: Some(prost_types::Timestamp {
+            seconds: s.expires_at,
+            nanos: 0,
+        }),
+        user: Some(pb::User {
+            id: s.user.id,
+            email: s.user.email,
+            name: s.user.name,
+        }),
+        workspace: Some(pb::Workspace {
+            id: s.workspace.id,
+            name: s.workspace.name,
+        }),
+        role: s.role.as_str().to_owned(),
+    }
+}
+
 /// Implements `AuthService`.
 pub struct AuthApi {
     pub(crate) state: AuthState,
@@ -23,24 +45,36 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let r = request.into_inner();
         let s = session::login(&self.state, &r.email, &r.password, &r.workspace_id).await?;
-        Ok(Response::new(pb::LoginResponse {
-            token: s.token,
-            token_type: "Bearer".into(),
-            expires_at: Some(prost_types::Timestamp {
-                seconds: s.expires_at,
-                nanos: 0,
-            }),
-            user: Some(pb::User {
-                id: s.user.id,
-                email: s.user.email,
-                name: s.user.name,
-            }),
-            workspace: Some(pb::Workspace {
-                id: s.workspace.id,
-                name: s.workspace.name,
-            }),
-            role: s.role.as_str().to_owned(),
-        }))
+        Ok(Response::new(login_response(s)))
+    }
+
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let r = request.into_inner();
+        let s = session::register(
+            &self.state,
+            session::Registration {
+                email: r.email,
+                password: r.password,
+                name: r.name,
+                workspace_name: r.workspace_name,
+            },
+        )
+        .await?;
+        Ok(Response::new(login_response(s)))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let p = Principal::of(&request)?.clone();
+        let r = request.into_inner();
+        let s =
+            session::change_password(&self.state, &p, &r.current_password, &r.new_password).await?;
+        Ok(Response::new(login_response(s)))
     }
 
     async fn get_me(

@@ -7,3 +7,4 @@ mod convert;
 mod json_struct;
 pub mod log_batch;
 pub mod validation;
+pub mod workspaces;

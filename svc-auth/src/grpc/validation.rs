@@ -4,7 +4,7 @@ use super::convert::{from_ts, ts_opt};
 use crate::domain::{
     AuthState, api_client,
     api_key::{self as keys, KeyState},
-    client_extras, key_policy, request_log,
+    client_extras, external_identity, key_policy, request_log,
 };
 use crate::store::{api_key as key_store, workspace as members};
 use chrono::Utc;
@@ -121,17 +121,16 @@ impl KeyValidationService for KeyValidationApi {
     ) -> Result<Response<pb::CheckMembershipResponse>, Status> {
         require_service(&request)?;
         let r = request.into_inner();
-        let user = match members::find_user_global(&self.state.db, &r.user_id).await? {
-            Some(u) => Some(u),
-            None if !r.email.is_empty() => {
-                members::find_user_by_email_global(
-                    &self.state.db,
-                    &r.email.trim().to_ascii_lowercase(),
-                )
-                .await?
-            }
-            None => None,
-        };
+        let user = external_identity::resolve(
+            &self.state,
+            external_identity::TokenIdentity {
+                issuer: &r.issuer,
+                subject: &r.user_id,
+                email: &r.email,
+                email_verified: r.email_verified,
+            },
+        )
+        .await?;
         let Some(user) = user else {
             return Ok(Response::new(pb::CheckMembershipResponse::default()));
         };
@@ -141,8 +140,12 @@ impl KeyValidationService for KeyValidationApi {
                 member: true,
                 user_id: user.id,
                 role: m.role,
+                token_version: u32::try_from(user.token_version).unwrap_or_default(),
             },
-            None => pb::CheckMembershipResponse::default(),
+            None => pb::CheckMembershipResponse {
+                token_version: u32::try_from(user.token_version).unwrap_or_default(),
+                ..Default::default()
+            },
         }))
     }
 

@@ -10,6 +10,7 @@ mod m0005_client_extras;
 mod m0006_request_log_indexes;
 mod m0007_sqlite_request_log_rowid;
 mod m0008_request_log_chunks;
+mod m0009_workspace_members;
 
 /// Runs svc-auth's migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_request_log_indexes::Migration),
             Box::new(m0007_sqlite_request_log_rowid::Migration),
             Box::new(m0008_request_log_chunks::Migration),
+            Box::new(m0009_workspace_members::Migration),
         ]
     }
 }

@@ -3,8 +3,8 @@
 
 use super::{db_error, entities::api_clients};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Func},
 };
 use tonic::Status;
@@ -25,7 +25,7 @@ pub struct ClientFilter {
 }
 
 /// Inserts a client.
-pub async fn insert(db: &DatabaseConnection, client: ActiveModel) -> Result<Model, Status> {
+pub async fn insert(db: &impl ConnectionTrait, client: ActiveModel) -> Result<Model, Status> {
     client
         .insert(db)
         .await
@@ -33,7 +33,7 @@ pub async fn insert(db: &DatabaseConnection, client: ActiveModel) -> Result<Mode
 }
 
 /// Saves changed columns.
-pub async fn save(db: &DatabaseConnection, client: ActiveModel) -> Result<Model, Status> {
+pub async fn save(db: &impl ConnectionTrait, client: ActiveModel) -> Result<Model, Status> {
     client
         .update(db)
         .await

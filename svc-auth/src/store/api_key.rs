@@ -4,8 +4,8 @@
 use super::{ChunkedSql, db_error, entities::api_keys, values_placeholders};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Value,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 use std::sync::OnceLock;
 use tonic::Status;
@@ -13,7 +13,7 @@ use tonic::Status;
 pub use api_keys::{ActiveModel, Model};
 
 /// Inserts a new key row.
-pub async fn insert(db: &DatabaseConnection, key: ActiveModel) -> Result<Model, Status> {
+pub async fn insert(db: &impl ConnectionTrait, key: ActiveModel) -> Result<Model, Status> {
     key.insert(db).await.map_err(db_error("insert api key"))
 }
 
@@ -53,7 +53,7 @@ pub async fn get(
 }
 
 /// Saves changed columns of a key (the workspace is part of the loaded model).
-pub async fn save(db: &DatabaseConnection, key: ActiveModel) -> Result<Model, Status> {
+pub async fn save(db: &impl ConnectionTrait, key: ActiveModel) -> Result<Model, Status> {
     key.update(db).await.map_err(db_error("update api key"))
 }
 

@@ -3,8 +3,12 @@
 
 pub mod api_client;
 pub mod api_key;
+pub mod audit;
 pub mod entities;
+pub mod invitation;
 pub mod log_chunk;
+pub mod login_failure;
+pub mod members;
 pub mod request_log;
 pub mod workspace;
 

@@ -93,6 +93,9 @@ pub async fn create_workspace_with_member(
         id: Set(uuid::Uuid::new_v4().to_string()),
         name: Set(workspace_name.to_owned()),
         created_at: Set(now),
+        timezone: Set("UTC".into()),
+        default_currency: Set("USD".into()),
+        updated_at: Set(Some(now)),
     }
     .insert(&txn)
     .await
@@ -110,6 +113,7 @@ pub async fn create_workspace_with_member(
             name: Set(user_name.to_owned()),
             password_hash: Set(password_hash.to_owned()),
             created_at: Set(now),
+            token_version: Set(0),
         }
         .insert(&txn)
         .await
@@ -160,6 +164,7 @@ pub async fn insert_user(
         name: Set(name.to_owned()),
         password_hash: Set(password_hash.to_owned()),
         created_at: Set(crate::domain::now()),
+        token_version: Set(0),
     }
     .insert(db)
     .await

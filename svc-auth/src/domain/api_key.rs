@@ -507,11 +507,9 @@ pub async fn validate(state: &AuthState, key_hash: &str) -> Result<Option<Valida
 /// admins change or regenerate it.
 fn client_key_needs_admin(m: &Manager<'_>, key: &ApiKey, verb: &str) -> Result<(), ApiError> {
     if key.client_id.is_some() && !m.role.manages_all_keys() {
-        return Err(ApiError::new(
-            tonic::Code::PermissionDenied,
-            "ROLE_NOT_ALLOWED",
-            format!("only owners and admins {verb} an API client's keys"),
-        ));
+        return Err(super::role::refuse(&format!(
+            "only owners and admins {verb} an API client's keys"
+        )));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! where and in which request. Entries are written in the transaction of the change they
 //! describe, so neither exists without the other.
 
-use super::{AuthState, role::Role, workspace_access};
+use super::{AuthState, workspace_access};
 use crate::store::{
     audit::{self as store, AuditFilter},
     db_error,
@@ -101,14 +101,7 @@ pub async fn list(
     query: Query,
 ) -> Result<Page, Status> {
     let caller = workspace_access::member_of(state, principal, workspace_id).await?;
-    if caller.role.rank() < Role::Admin.rank() {
-        return Err(ApiError::new(
-            tonic::Code::PermissionDenied,
-            "ROLE_NOT_ALLOWED",
-            "only owners and admins read the audit log",
-        )
-        .into());
-    }
+    caller.require_admin("read the audit log")?;
     let limit = match query.limit {
         0 => 50,
         n @ 1..=200 => n,

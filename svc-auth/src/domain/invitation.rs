@@ -138,14 +138,7 @@ pub async fn list(
     status_filter: &str,
 ) -> Result<Vec<invitations::Model>, Status> {
     let caller = workspace_access::member_of(state, principal, workspace_id).await?;
-    if caller.role.rank() < Role::Admin.rank() {
-        return Err(ApiError::new(
-            tonic::Code::PermissionDenied,
-            "ROLE_NOT_ALLOWED",
-            "only owners and admins see invitations",
-        )
-        .into());
-    }
+    caller.require_admin("see invitations")?;
     let wanted = status_filter.trim();
     if !matches!(wanted, "" | "pending" | "accepted" | "revoked" | "expired") {
         return Err(ApiError::invalid_field(
@@ -171,14 +164,7 @@ pub async fn revoke(
     id: &str,
 ) -> Result<invitations::Model, Status> {
     let caller = workspace_access::member_of(state, principal, workspace_id).await?;
-    if caller.role.rank() < Role::Admin.rank() {
-        return Err(ApiError::new(
-            tonic::Code::PermissionDenied,
-            "ROLE_NOT_ALLOWED",
-            "only owners and admins revoke invitations",
-        )
-        .into());
-    }
+    caller.require_admin("revoke invitations")?;
     let id = uuid::Uuid::parse_str(id.trim())
         .map_err(|_| ApiError::invalid_field("id", "must be an invitation id (UUID)"))?
         .to_string();

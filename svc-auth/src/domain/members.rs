@@ -168,12 +168,7 @@ pub async fn transfer_ownership(
     }
     let (txn, actor, current) = begin_change(state, &caller, &target).await?;
     if actor != Role::Owner {
-        return Err(ApiError::new(
-            tonic::Code::PermissionDenied,
-            "ROLE_NOT_ALLOWED",
-            "only an owner transfers ownership",
-        )
-        .into());
+        return Err(role::refuse("only an owner transfers ownership").into());
     }
     members::set_role(&txn, &caller.workspace_id, &target, Role::Owner.as_str())
         .await

@@ -73,13 +73,14 @@ pub async fn add_user(
     let user = match store::find_user_by_email_global(db, &email).await? {
         Some(u) => u.id,
         None => {
-            store::insert_user(
+            crate::store::members::insert_user(
                 db,
                 &email,
                 &email,
                 &hash_password(password.to_owned()).await?,
             )
-            .await?
+            .await
+            .map_err(crate::store::db_error("insert user"))?
             .id
         }
     };

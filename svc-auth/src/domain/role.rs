@@ -74,8 +74,8 @@ impl Role {
     }
 }
 
-/// Why a role change or removal is refused; each names the rule it breaks.
-fn refuse(rule: &str) -> ApiError {
+/// A refusal because of the caller's role; `rule` names the rule it breaks.
+pub fn refuse(rule: &str) -> ApiError {
     ApiError::new(tonic::Code::PermissionDenied, "ROLE_NOT_ALLOWED", rule)
 }
 

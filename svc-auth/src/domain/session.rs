@@ -98,17 +98,7 @@ pub fn email(value: &str) -> Result<String, ApiError> {
 
 /// A person's display name: 1 to 100 characters.
 pub fn person_name(value: &str) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(ApiError::invalid_field("name", "is required"));
-    }
-    if value.chars().count() > 100 {
-        return Err(ApiError::invalid_field(
-            "name",
-            "must be at most 100 characters",
-        ));
-    }
-    Ok(value.to_owned())
+    workspaces::display_name(value, "name")
 }
 
 /// Checks email and password and mints a token for the chosen (or first) workspace. An
@@ -197,8 +187,7 @@ pub async fn register(state: &AuthState, input: Registration) -> Result<Session,
     let email = email(&input.email)?;
     password::check_new(&input.password, &email, "password")?;
     let name = person_name(&input.name)?;
-    let workspace_name = workspaces::name(&input.workspace_name)
-        .map_err(|_| ApiError::invalid_field("workspace_name", "is required (1-100 characters)"))?;
+    let workspace_name = workspaces::display_name(&input.workspace_name, "workspace_name")?;
     if store::find_user_by_email_global(&state.db, &email)
         .await?
         .is_some()

@@ -45,6 +45,18 @@ pub async fn member_of(
     })
 }
 
+impl MemberCaller {
+    /// Refuses callers below admin; `what` says what only owners and admins may do.
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.role.rank() < Role::Admin.rank() {
+            return Err(super::role::refuse(&format!(
+                "only owners and admins {what}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Tells every gateway that a membership changed (role, or gone), and drops the member's
 /// own keys from their caches so the keys' next use sees the new role or the removal.
 pub async fn announce_member(state: &AuthState, workspace_id: &str, user_id: &str) {

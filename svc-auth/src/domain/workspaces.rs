@@ -2,7 +2,6 @@
 
 use super::{
     AuthState, audit,
-    role::Role,
     workspace_access::{self, MemberCaller},
 };
 use crate::store::{
@@ -41,19 +40,24 @@ fn user_of(principal: &Principal) -> Result<&str, Status> {
     Ok(&principal.subject)
 }
 
-/// A workspace name: 1 to 100 characters after trimming.
-pub fn name(value: &str) -> Result<String, ApiError> {
+/// A name shown to people (a workspace's, a person's): 1 to 100 characters after trimming.
+pub fn display_name(value: &str, field: &str) -> Result<String, ApiError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(ApiError::invalid_field("name", "is required"));
+        return Err(ApiError::invalid_field(field, "is required"));
     }
     if value.chars().count() > 100 {
         return Err(ApiError::invalid_field(
-            "name",
+            field,
             "must be at most 100 characters",
         ));
     }
     Ok(value.to_owned())
+}
+
+/// A workspace name.
+pub fn name(value: &str) -> Result<String, ApiError> {
+    display_name(value, "name")
 }
 
 fn timezone(value: &str) -> Result<String, ApiError> {
@@ -166,14 +170,7 @@ pub async fn update(
 ) -> Result<Membership, Status> {
     let id = workspace_access::workspace_id(workspace_id, "id")?;
     let caller = workspace_access::member_of(state, principal, &id).await?;
-    if caller.role.rank() < Role::Admin.rank() {
-        return Err(ApiError::new(
-            tonic::Code::PermissionDenied,
-            "ROLE_NOT_ALLOWED",
-            "only owners and admins change workspace settings",
-        )
-        .into());
-    }
+    caller.require_admin("change workspace settings")?;
     let current = load(state, &caller).await?.workspace;
     let mut changed = serde_json::Map::new();
     let mut active = current.clone().into_active_model();

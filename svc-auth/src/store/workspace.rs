@@ -151,26 +151,6 @@ pub async fn add_member(
     Ok(())
 }
 
-/// Creates a user with no membership yet.
-pub async fn insert_user(
-    db: &DatabaseConnection,
-    email: &str,
-    name: &str,
-    password_hash: &str,
-) -> Result<users::Model, Status> {
-    users::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
-        email: Set(email.to_owned()),
-        name: Set(name.to_owned()),
-        password_hash: Set(password_hash.to_owned()),
-        created_at: Set(crate::domain::now()),
-        token_version: Set(0),
-    }
-    .insert(db)
-    .await
-    .map_err(db_error("insert user"))
-}
-
 /// Members of a workspace with their user rows, oldest first.
 pub async fn members(
     db: &DatabaseConnection,

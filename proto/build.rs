@@ -14,10 +14,15 @@ const FILES: &[&str] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?).join("proto");
-    println!("cargo:rerun-if-changed={}", root.display());
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let root = manifest_dir.join("proto");
+    // Paths relative to the package: cargo shares build outputs between checkouts of the
+    // workspace at other paths (a CI clone, a worktree), and absolute paths would make one
+    // checkout's build watch another's files and miss its own proto changes.
+    println!("cargo:rerun-if-changed=proto");
     for entry in walk(&root)? {
-        println!("cargo:rerun-if-changed={}", entry.display());
+        let relative = entry.strip_prefix(&manifest_dir).unwrap_or(&entry);
+        println!("cargo:rerun-if-changed={}", relative.display());
     }
 
     let mut compiler = protox::Compiler::new([&root])?;

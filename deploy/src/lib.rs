@@ -3,6 +3,8 @@
 //! use. SQLite files and in-process caches when `DATABASE_URL` / `REDIS_URL` are unset;
 //! Postgres (one schema per service) and Redis when they are set.
 
+pub mod preflight;
+
 use anyhow::Context;
 use crm_platform::{Secret, bus::Bus, db::service_url, quota_view::QuotaView};
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -38,6 +40,9 @@ pub struct StackConfig {
     pub request_log_prune_every_secs: u64,
     /// Who may sign up (`CRM_AUTH__SIGNUP`: `open` or `invite_only`, the default).
     pub signup: svc_auth::domain::session::SignupMode,
+    /// Ceilings on keys' rate limits and keys per user (`CRM_KEY_LIMITS__MAX_PER_MINUTE`,
+    /// `__MAX_PER_HOUR`, `__MAX_KEYS_PER_USER`).
+    pub key_limits: svc_auth::domain::key_policy::KeyLimits,
 }
 
 impl StackConfig {
@@ -47,9 +52,19 @@ impl StackConfig {
         let data_dir = PathBuf::from(env_nonempty("CRM_DATA_DIR").unwrap_or_else(|| "data".into()));
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        let gateway: crm_gateway::Config =
-            crm_platform::config::load().context("loading gateway configuration")?;
+        let gateway: crm_gateway::Config = crm_platform::config::load().map_err(|e| {
+            anyhow::anyhow!(
+                "a CRM_ setting (or the file CRM_CONFIG names) could not be read: {e}. Fix or unset it; the README lists the settings"
+            )
+        })?;
+        // svc-auth's settings as its own binary reads them; the stack takes the key limits.
+        let auth: svc_auth::Config = crm_platform::config::load().map_err(|e| {
+            anyhow::anyhow!(
+                "a CRM_ setting could not be read: {e}. Fix or unset it; the README lists the settings"
+            )
+        })?;
         Ok(Self {
+            key_limits: auth.key_limits,
             gateway_addr: env_nonempty("CRM_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
             database_url: env_nonempty("DATABASE_URL"),
             redis_url: env_nonempty("REDIS_URL"),
@@ -130,15 +145,32 @@ pub struct Stack {
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// Spawns one component; its error, if it stops with one, names it.
+fn spawn_named(
+    name: &'static str,
+    component: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+) -> JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move { component.await.with_context(|| format!("{name} stopped")) })
+}
+
 /// A bus for one component: Redis pub/sub when configured, else the shared in-process one.
 fn bus_for(config: &StackConfig, local: &Bus, shutdown: &CancellationToken) -> anyhow::Result<Bus> {
     Ok(match &config.redis_url {
         Some(url) => Bus::redis(
-            redis::Client::open(url.as_str())?,
+            redis_client(url)?,
             crm_gateway::invalidation_channel(&config.redis_prefix),
             shutdown.clone(),
         ),
         None => local.clone(),
+    })
+}
+
+fn redis_client(url: &str) -> anyhow::Result<redis::Client> {
+    redis::Client::open(url).map_err(|e| {
+        anyhow::anyhow!(
+            "REDIS_URL is '{}', which is not a Redis URL ({e}): use redis://host:6379/0, or unset it",
+            preflight::redact(url)
+        )
     })
 }
 
@@ -149,8 +181,17 @@ async fn bind_local() -> anyhow::Result<(TcpListener, SocketAddr)> {
 }
 
 impl Stack {
-    /// Starts every service and the gateway; returns once the gateway reports ready.
+    /// Starts every service and the gateway; returns once the gateway reports ready. A
+    /// failure names the setting or resource at fault and what to do, and stops whatever
+    /// had started.
     pub async fn start(config: StackConfig) -> anyhow::Result<Self> {
+        preflight::check_settings(&config)?;
+        preflight::check_database(&config).await?;
+        preflight::warn_if_redis_unreachable(&config).await;
+        // Bound before any service starts, so a port in use costs nothing to report.
+        let gateway_listener = TcpListener::bind(&config.gateway_addr)
+            .await
+            .map_err(|e| preflight::explain_bind(&config.gateway_addr, &e))?;
         let shutdown = CancellationToken::new();
         let local_bus = Bus::in_process();
         let mut tasks = Vec::new();
@@ -172,20 +213,24 @@ impl Stack {
             auth: svc_auth::AccountPolicy {
                 signup: config.signup,
             },
+            key_limits: config.key_limits,
             ..Default::default()
         };
         let bus = bus_for(&config, &local_bus, &shutdown)?;
         let quota_view = match &config.redis_url {
-            Some(url) => QuotaView::redis(redis::Client::open(url.as_str())?, &config.redis_prefix),
+            Some(url) => QuotaView::redis(redis_client(url)?, &config.redis_prefix),
             None => QuotaView::in_process(),
         };
-        tasks.push(tokio::spawn(svc_auth::serve(
-            auth_config,
-            bus,
-            quota_view.clone(),
-            listener,
-            shutdown.clone(),
-        )));
+        tasks.push(spawn_named(
+            "svc-auth",
+            svc_auth::serve(
+                auth_config,
+                bus,
+                quota_view.clone(),
+                listener,
+                shutdown.clone(),
+            ),
+        ));
         backends.insert("auth".to_owned(), format!("http://{auth_addr}"));
 
         let secret = config.service_secret.clone();
@@ -195,7 +240,10 @@ impl Stack {
                 // Later issues add settings to these configs; defaults cover them here.
                 let mut cfg = $krate::Config::default();
                 cfg.service_secret = secret.clone();
-                tasks.push(tokio::spawn($krate::serve(cfg, listener, shutdown.clone())));
+                tasks.push(spawn_named(
+                    concat!("svc-", $name),
+                    $krate::serve(cfg, listener, shutdown.clone()),
+                ));
                 backends.insert($name.to_owned(), format!("http://{addr}"));
             }};
         }
@@ -205,11 +253,10 @@ impl Stack {
             database_url: service_url(config.database_url.as_deref(), &config.data_dir, "webhooks"),
             service_secret: secret.clone(),
         };
-        tasks.push(tokio::spawn(svc_webhooks::serve(
-            webhooks_config,
-            listener,
-            shutdown.clone(),
-        )));
+        tasks.push(spawn_named(
+            "svc-webhooks",
+            svc_webhooks::serve(webhooks_config, listener, shutdown.clone()),
+        ));
         backends.insert("webhooks".to_owned(), format!("http://{webhooks_addr}"));
 
         let (listener, pipeline_addr) = bind_local().await?;
@@ -218,11 +265,10 @@ impl Stack {
             service_secret: secret.clone(),
             events_sink_url: format!("http://{webhooks_addr}"),
         };
-        tasks.push(tokio::spawn(svc_pipeline::serve(
-            pipeline_config,
-            listener,
-            shutdown.clone(),
-        )));
+        tasks.push(spawn_named(
+            "svc-pipeline",
+            svc_pipeline::serve(pipeline_config, listener, shutdown.clone()),
+        ));
         backends.insert("pipeline".to_owned(), format!("http://{pipeline_addr}"));
 
         start_domain_service!("metrics", svc_metrics);
@@ -239,12 +285,18 @@ impl Stack {
             local_bus,
             quota_view: Some(quota_view),
         };
-        let listener = TcpListener::bind(&stack.config.gateway_addr)
-            .await
-            .with_context(|| format!("binding {}", stack.config.gateway_addr))?;
-        stack.gateway_addr = stack.spawn_gateway(listener)?;
-        stack.wait_ready(stack.gateway_addr).await?;
-        Ok(stack)
+        let ready = async {
+            stack.gateway_addr = stack.spawn_gateway(gateway_listener)?;
+            stack.wait_ready(stack.gateway_addr).await
+        }
+        .await;
+        match ready {
+            Ok(()) => Ok(stack),
+            Err(e) => {
+                stack.stop().await;
+                Err(e)
+            }
+        }
     }
 
     fn spawn_gateway(&mut self, listener: TcpListener) -> anyhow::Result<SocketAddr> {
@@ -258,13 +310,10 @@ impl Stack {
         let bus = bus_for(&self.config, &self.local_bus, &self.shutdown)?;
         // Extra gateways limit on their own while Redis is away; svc-auth reads the first.
         let view = self.quota_view.take().unwrap_or_default();
-        self.tasks.push(tokio::spawn(crm_gateway::serve_with_view(
-            gw,
-            bus,
-            view,
-            listener,
-            self.shutdown.clone(),
-        )));
+        self.tasks.push(spawn_named(
+            "gateway",
+            crm_gateway::serve_with_view(gw, bus, view, listener, self.shutdown.clone()),
+        ));
         Ok(addr)
     }
 
@@ -277,22 +326,35 @@ impl Stack {
         Ok(addr)
     }
 
-    async fn wait_ready(&self, addr: SocketAddr) -> anyhow::Result<()> {
+    /// Waits until the gateway at `addr` reports ready. A component that stops meanwhile
+    /// fails the start with its own error (its message names the setting at fault).
+    async fn wait_ready(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         let url = format!("http://{addr}/readyz");
+        let mut last_answer = String::from("no answer");
         for _ in 0..300 {
-            if let Ok(r) = client.get(&url).send().await
-                && r.status().is_success()
-            {
-                return Ok(());
+            match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last_answer = r.text().await.unwrap_or_default(),
+                Err(e) => last_answer = e.to_string(),
             }
-            if let Some(done) = self.tasks.iter().find(|t| t.is_finished()) {
-                let _ = done;
-                anyhow::bail!("a service stopped during start-up; see the log above");
+            if let Some(i) = self.tasks.iter().position(JoinHandle::is_finished) {
+                let stopped = self.tasks.swap_remove(i);
+                return Err(match stopped.await {
+                    Ok(Err(e)) => e.context("the stack could not start"),
+                    Ok(Ok(())) => anyhow::anyhow!(
+                        "the stack could not start: a component stopped without an error during start-up"
+                    ),
+                    Err(panic) => anyhow::anyhow!(
+                        "the stack could not start: a component panicked during start-up ({panic}); this is a bug, please report it with the log"
+                    ),
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        anyhow::bail!("stack did not become ready within 30 s")
+        anyhow::bail!(
+            "the stack did not become ready within 30 s; {url} last answered: {last_answer}"
+        )
     }
 
     /// Stops everything and waits for it (with a grace timeout).

@@ -4,8 +4,17 @@ use crm_stack::{Stack, StackConfig};
 static ALLOCATOR: crm_platform::Allocator = crm_platform::Allocator {};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let _telemetry = crm_platform::telemetry::init("crm");
+    // Printed as the chain of causes, each naming what to do; never as a backtrace, which
+    // only buries the setting at fault.
+    if let Err(e) = run().await {
+        eprintln!("crm could not start: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let config = StackConfig::from_env()?;
     let storage = match &config.database_url {
         Some(_) => "Postgres (DATABASE_URL)".to_owned(),

@@ -1,7 +1,8 @@
 //! The stages every call passes before it is forwarded, REST or gRPC alike: authenticate
 //! (credential, expiry, IP allowlist) → rate limit → authorize (scopes). The IP check comes
 //! before the limit so a stolen key used from elsewhere cannot spend its owner's quota;
-//! calls refused before a caller is known are limited per client address.
+//! calls refused before a caller is known are limited per client address, and while an
+//! address stands refused its calls stop before authentication (`refused_addresses`).
 
 use crate::{
     auth::{Caller, key_cache::KeyEntry},
@@ -51,6 +52,19 @@ pub async fn admit(
     ip: IpAddr,
 ) -> Result<Admitted, Refused> {
     let limiter = &state.limiter;
+    if limiter.config.enabled
+        && let Some(d) = limiter
+            .refused_addresses
+            .standing(ip, &rpc.operation_id)
+            .await
+    {
+        limiter.count_refusal();
+        return Err(Refused {
+            error: d.error(),
+            limit: Some(d),
+            key: None,
+        });
+    }
     let caller = match state
         .gatekeeper
         .authenticate(&rpc.access, headers, query, ip)
@@ -62,11 +76,17 @@ pub async fn admit(
                 .check(|| Arc::new(policy::anonymous(&limiter.config, rpc, ip)))
                 .await;
             return Err(match limit {
-                Some(d) if !d.allowed => Refused {
-                    error: d.error(),
-                    limit: Some(d),
-                    key: None,
-                },
+                Some(d) if !d.allowed => {
+                    limiter
+                        .refused_addresses
+                        .remember(ip, &rpc.operation_id, &d)
+                        .await;
+                    Refused {
+                        error: d.error(),
+                        limit: Some(d),
+                        key: None,
+                    }
+                }
                 limit => Refused {
                     error,
                     limit,

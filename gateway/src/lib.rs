@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backends;
 pub mod client_ip;
 pub mod error;
+pub mod idempotency;
 pub mod openapi;
 pub mod ops;
 pub mod proxy;
@@ -79,6 +80,9 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Request log of API-key calls (`CRM_REQUEST_LOG__ENABLED=false` switches it off).
     pub request_log: usage::request_log::RequestLogConfig,
+    /// Origins browsers may call from (`CRM_CORS_ORIGINS`, comma-separated); empty or `*`
+    /// for any (see [`router::cors_layer`] for why that is the default).
+    pub cors_origins: String,
 }
 
 impl Default for Config {
@@ -113,6 +117,7 @@ impl Default for Config {
             rate_limits: ratelimit::policy::RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
             request_log: usage::request_log::RequestLogConfig::default(),
+            cors_origins: String::new(),
         }
     }
 }
@@ -152,12 +157,14 @@ pub async fn serve_with_view(
             .map_err(anyhow::Error::msg)?;
     }
     config.external_jwt.check().map_err(anyhow::Error::msg)?;
+    let cors = router::cors_layer(&config.cors_origins).map_err(anyhow::Error::msg)?;
     let trusted_proxies =
         client_ip::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
-    let (table, _pool) =
+    let (table, pool) =
         transcode::table::RouteTable::from_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET)?;
     let backends = backends::Backends::new(&config.backends.clone().into_iter().collect())
         .map_err(anyhow::Error::msg)?;
+    let local = proxy::local::LocalServices::new(&table, &pool, &backends, shutdown.clone())?;
     let auth_channel = backends
         .get("auth")
         .map_err(|e| anyhow::anyhow!(e.message))?;
@@ -208,6 +215,7 @@ pub async fn serve_with_view(
     limiter.spawn_pruning(shutdown.clone());
     view.attach_local(limiter.local_buckets());
     let openapi = serde_json::to_vec(&openapi::document(&table))?.into();
+    let idempotency = idempotency::IdempotencyStore::new(redis.clone());
     let state = Arc::new(state::GatewayState {
         table,
         gatekeeper: Gatekeeper { keys, jwt },
@@ -220,8 +228,10 @@ pub async fn serve_with_view(
         limiter,
         trusted_proxies,
         request_log,
+        local,
+        idempotency,
     });
-    let app = router::build(state);
+    let app = router::build(state, cors);
     // The peer address is needed for IP allowlists and per-address limits. TCP_NODELAY, so
     // a response is not held back waiting for the client's delayed ACK.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut TcpStream| {

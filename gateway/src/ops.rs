@@ -1,9 +1,9 @@
-//! Operational endpoints: liveness, readiness, the API description.
+//! Operational endpoints: liveness, readiness, the API description and its reference page.
 
 use crate::state::GatewayState;
 use axum::{
     Json,
-    extract::State,
+    extract::{Path, State},
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, StatusCode, header::CONTENT_TYPE};
@@ -93,4 +93,21 @@ pub async fn openapi(State(state): State<Arc<GatewayState>>) -> Response {
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
+}
+
+/// `/docs`: the API reference page, rendered in the browser from `/openapi.json`.
+pub async fn docs() -> Response {
+    crate::openapi::docs_page::page()
+}
+
+/// `/docs/assets/{file}`: the page's embedded scripts and styles.
+pub async fn docs_asset(Path(file): Path<String>) -> Response {
+    crate::openapi::docs_page::asset(&file).unwrap_or_else(|| {
+        crate::error::GatewayError::new(
+            tonic::Code::NotFound,
+            "NOT_FOUND",
+            format!("no asset {file}; the reference page is /docs"),
+        )
+        .into_response()
+    })
 }

@@ -35,4 +35,8 @@ pub struct GatewayState {
     pub trusted_proxies: TrustedProxies,
     /// The request log of API-key calls.
     pub request_log: RequestLogger,
+    /// Health and reflection, answered by the gateway itself.
+    pub local: crate::proxy::local::LocalServices,
+    /// First answers of POSTs sent with an `Idempotency-Key`.
+    pub idempotency: crate::idempotency::IdempotencyStore,
 }

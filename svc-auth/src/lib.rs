@@ -60,6 +60,8 @@ pub struct Config {
     pub request_log_prune_every_secs: u64,
     /// Account policy (`CRM_AUTH__SIGNUP`).
     pub auth: AccountPolicy,
+    /// Ceilings on keys' rate limits and on keys per user (`CRM_KEY_LIMITS__*`).
+    pub key_limits: domain::key_policy::KeyLimits,
 }
 
 /// Who may create accounts.
@@ -85,6 +87,7 @@ impl Default for Config {
             request_log_retention_days: 30,
             request_log_prune_every_secs: 3600,
             auth: AccountPolicy::default(),
+            key_limits: domain::key_policy::KeyLimits::default(),
         }
     }
 }
@@ -103,7 +106,7 @@ impl Config {
         if self.token_ttl_secs <= 0 {
             return Err("token_ttl_secs must be positive".into());
         }
-        Ok(())
+        self.key_limits.validate()
     }
 }
 
@@ -156,6 +159,7 @@ pub async fn serve(
         sealer: std::sync::Arc::new(crm_platform::sealed::Sealer::new(&config.data_key)),
         quota,
         signup: config.auth.signup,
+        key_limits: config.key_limits,
     };
     domain::request_log::spawn_pruning(
         state.clone(),

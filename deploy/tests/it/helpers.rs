@@ -35,6 +35,10 @@ pub struct Options {
     pub request_log_prune_every_secs: Option<u64>,
     /// Who may sign up (default: invitations only).
     pub signup: svc_auth::domain::session::SignupMode,
+    /// svc-auth's key ceilings other than the defaults.
+    pub key_limits: Option<svc_auth::domain::key_policy::KeyLimits>,
+    /// Gateway settings changed from the test defaults after those above are applied.
+    pub gateway: Option<fn(&mut crm_gateway::Config)>,
 }
 
 impl TestApp {
@@ -70,6 +74,9 @@ impl TestApp {
         if let Some(log) = options.request_log {
             gateway.request_log = log;
         }
+        if let Some(change) = options.gateway {
+            change(&mut gateway);
+        }
         let config = StackConfig {
             gateway_addr: "127.0.0.1:0".into(),
             database_url: storage.database_url.clone(),
@@ -86,6 +93,7 @@ impl TestApp {
             request_log_retention_days: 30,
             request_log_prune_every_secs: options.request_log_prune_every_secs.unwrap_or(3600),
             signup: options.signup,
+            key_limits: options.key_limits.unwrap_or_default(),
         };
         let stack = Stack::start(config).await.expect("stack starts");
         let base = format!("http://{}", stack.gateway_addr);
@@ -106,6 +114,17 @@ impl TestApp {
         crm_platform::db::connect(&self.stack.auth_database_url, "auth")
             .await
             .expect("auth db")
+    }
+
+    /// svc-pipeline's database (its own SQLite file, or its schema of the Postgres database).
+    pub async fn pipeline_db(&self) -> sea_orm::DatabaseConnection {
+        let url = self
+            .stack
+            .auth_database_url
+            .replace("/auth.db", "/pipeline.db");
+        crm_platform::db::connect(&url, "pipeline")
+            .await
+            .expect("pipeline db")
     }
 
     /// A new workspace with its owner, logged in through the gateway.

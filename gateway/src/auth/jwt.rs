@@ -17,7 +17,11 @@ use crm_proto::auth::{
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde::{Deserialize, Serialize};
 use std::{collections::HashMap, sync::Arc, time::Duration};
-use tokio::sync::RwLock;
+use tokio::{sync::RwLock, time::Instant};
+
+/// Least time between two JWKS fetches prompted by unknown key ids: tokens naming made-up
+/// `kid`s must not turn the gateway into a client hammering the issuer.
+pub const JWKS_REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
 use tonic::transport::Channel;
 
 /// How to accept an external issuer's tokens.
@@ -60,6 +64,9 @@ pub struct JwtVerifier {
     own: JwtKeys,
     external: ExternalIssuer,
     jwks: Arc<RwLock<HashMap<String, (DecodingKey, Algorithm)>>>,
+    /// When the JWKS was last fetched. Held across a fetch, so concurrent refreshes wait for
+    /// the one running and share its result (single flight).
+    jwks_fetched: Arc<tokio::sync::Mutex<Option<Instant>>>,
     memberships: MembershipCache,
     auth: KeyValidationServiceClient<Channel>,
     signer: PrincipalVerifier,
@@ -80,6 +87,7 @@ impl JwtVerifier {
             own,
             external,
             jwks: Arc::default(),
+            jwks_fetched: Arc::default(),
             memberships: MembershipCache::new(membership_ttl, redis),
             auth: KeyValidationServiceClient::new(auth),
             signer,
@@ -94,15 +102,37 @@ impl JwtVerifier {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
+                let mut fetched = this.jwks_fetched.lock().await;
+                *fetched = Some(Instant::now());
                 if let Err(e) = this.refresh_jwks().await {
                     tracing::warn!(error = %e, "jwks refresh failed");
                 }
+                drop(fetched);
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(Duration::from_secs(600)) => {}
                 }
             }
         });
+    }
+
+    /// Refetches the JWKS for a token naming `kid`, which it does not hold: at most one
+    /// fetch at a time (callers arriving meanwhile wait for it) and none within
+    /// [`JWKS_REFETCH_COOLDOWN`] of the last. Returns whether a fetch was made.
+    async fn refresh_for_unknown_kid(&self, kid: &str) -> bool {
+        let mut fetched = self.jwks_fetched.lock().await;
+        if self.jwks.read().await.contains_key(kid) {
+            // The fetch we waited for brought it.
+            return false;
+        }
+        if fetched.is_some_and(|at| at.elapsed() < JWKS_REFETCH_COOLDOWN) {
+            return false;
+        }
+        *fetched = Some(Instant::now());
+        if let Err(e) = self.refresh_jwks().await {
+            tracing::warn!(error = %e, "jwks refresh for an unknown key id failed");
+        }
+        true
     }
 
     async fn refresh_jwks(&self) -> Result<(), String> {
@@ -221,8 +251,8 @@ impl JwtVerifier {
                 .kid
                 .ok_or_else(|| invalid("token has no key id (kid)".into()))?;
             if !self.jwks.read().await.contains_key(&kid) {
-                // A rotated key: refresh once before refusing.
-                let _ = self.refresh_jwks().await;
+                // Perhaps a rotated key: refresh (shared, rate-bounded) before refusing.
+                self.refresh_for_unknown_kid(&kid).await;
             }
             self.jwks
                 .read()

@@ -1,5 +1,10 @@
 //! gRPC and gRPC-web: authenticated, then forwarded to the owning service unchanged. gRPC-web
-//! is translated to gRPC here, so browsers need no proxy of their own.
+//! is translated to gRPC here, so browsers need no proxy of their own. Health and reflection
+//! are answered by the gateway itself (`local`).
+
+pub mod health;
+pub mod local;
+pub mod public_api;
 
 use crate::{
     admission, auth::key_cache::KeyEntry, error::http_status, ratelimit::decision::Decision,
@@ -30,14 +35,31 @@ pub fn is_grpc(request: &Request<axum::body::Body>) -> bool {
         .is_some_and(|ct| ct.starts_with("application/grpc"))
 }
 
+/// True for `application/grpc-web-text` (and `+proto`): frames travel base64-encoded.
+fn is_grpc_web_text(request: &Request<axum::body::Body>) -> bool {
+    request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc-web-text"))
+}
+
 /// Handles a gRPC or gRPC-web request.
 pub async fn handle(
     state: Arc<GatewayState>,
     request: Request<axum::body::Body>,
     ip: IpAddr,
 ) -> axum::response::Response {
-    let service = tonic_web::GrpcWebLayer::new().layer(GrpcForwarder { state, ip });
-    match service.oneshot(request).await {
+    let web = tonic_web::GrpcWebLayer::new();
+    let answer = if state.local.serves(request.uri().path()) {
+        web.layer(state.local.routes()).oneshot(request).await
+    } else {
+        let text = is_grpc_web_text(&request);
+        web.layer(GrpcForwarder { state, ip, text })
+            .oneshot(request)
+            .await
+    };
+    match answer {
         Ok(response) => response.map(axum::body::Body::new),
         Err(never) => match never {},
     }
@@ -48,6 +70,8 @@ pub async fn handle(
 struct GrpcForwarder {
     state: Arc<GatewayState>,
     ip: IpAddr,
+    /// The client spoke gRPC-web text, so the body is decoded on its way through.
+    text: bool,
 }
 
 impl Service<Request<Body>> for GrpcForwarder {
@@ -62,6 +86,11 @@ impl Service<Request<Body>> for GrpcForwarder {
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let state = self.state.clone();
         let ip = self.ip;
+        let request = if self.text {
+            request.map(forget_length)
+        } else {
+            request
+        };
         Box::pin(async move {
             let seen = state
                 .request_log
@@ -156,6 +185,17 @@ async fn forward(
             )))
         }
     }
+}
+
+/// The body with its size unknown. A gRPC-web text body is base64-decoded on its way to the
+/// backend, so it ends up shorter than the client's `content-length`, which tonic-web's body
+/// still reports as its exact size; hyper would send that size on as the HTTP/2
+/// `content-length`, the body would fall short of it and the backend would reset the stream
+/// (the client saw `UNAVAILABLE`). gRPC frames carry their own lengths; none is needed.
+fn forget_length(body: Body) -> Body {
+    Body::new(http_body_util::StreamBody::new(
+        http_body_util::BodyStream::new(body),
+    ))
 }
 
 /// Tells the service what the gateway knows of the call: the client address it determined

@@ -8,6 +8,7 @@ pub mod local;
 pub mod plan_memo;
 pub mod policy;
 pub mod redis_gcra;
+pub mod refused_addresses;
 
 use crate::redis_link::RedisLink;
 use decision::Decision;
@@ -31,6 +32,8 @@ pub struct Limiter {
     shared: Option<SharedBuckets>,
     local: Arc<LocalLimiter>,
     refused: Arc<AtomicU64>,
+    /// Addresses refused for failed authentications, checked before authenticating.
+    pub refused_addresses: refused_addresses::RefusedAddresses,
 }
 
 impl Limiter {
@@ -45,6 +48,7 @@ impl Limiter {
             shared: redis.map(|r| SharedBuckets::spawn(r, shutdown)),
             local: Arc::default(),
             refused: Arc::default(),
+            refused_addresses: Default::default(),
         }
     }
 
@@ -72,6 +76,11 @@ impl Limiter {
     /// The in-process buckets, for views of this gateway's admission state.
     pub fn local_buckets(&self) -> Arc<dyn crm_platform::quota_view::LocalBuckets> {
         self.local.clone()
+    }
+
+    /// Counts a refusal made without a check (a standing address refusal).
+    pub fn count_refusal(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Calls refused so far (for `/metrics`).

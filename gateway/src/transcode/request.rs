@@ -6,6 +6,25 @@ use crate::error::GatewayError;
 use prost_reflect::{DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value};
 
+/// The path (`field`, `field.inner`, `field[2]`) of the first text under `value` holding a
+/// NUL character, keys included.
+fn field_with_nul(path: &str, value: &Value) -> Option<String> {
+    if path.contains('\0') {
+        return Some(path.replace('\0', "\\u0000"));
+    }
+    match value {
+        Value::String(text) => text.contains('\0').then(|| path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| field_with_nul(&format!("{path}[{i}]"), item)),
+        Value::Object(fields) => fields
+            .iter()
+            .find_map(|(key, item)| field_with_nul(&format!("{path}.{key}"), item)),
+        _ => None,
+    }
+}
+
 /// Query parameters the gateway consumes itself and never passes on.
 const RESERVED_QUERY: &[&str] = &["api_key"];
 
@@ -58,6 +77,17 @@ pub fn build(
         // Path parameters win over body fields of the same name, as in google.api.http.
         object.remove(field.json_name());
         object.insert(field.name().to_owned(), scalar_json(&field, value));
+    }
+    if let Some(field) = object
+        .iter()
+        .find_map(|(key, value)| field_with_nul(key, value))
+    {
+        // Text never holds NUL: Postgres refuses it in `text` columns, and no field of ours
+        // means anything by it.
+        return Err(GatewayError::bad_request(
+            &field,
+            "must not contain NUL characters (\\u0000)",
+        ));
     }
     for key in object.keys() {
         if find_field(input, key).is_none() {
@@ -198,6 +228,25 @@ mod tests {
     fn input(path: &str) -> MessageDescriptor {
         let (table, _) = RouteTable::from_descriptor_set(crm_proto::FILE_DESCRIPTOR_SET).unwrap();
         table.methods.get(path).unwrap().input.clone()
+    }
+
+    #[test]
+    fn nul_in_any_text_is_refused_naming_the_field() {
+        let desc = input("/crm.auth.v1.ApiKeyService/UpdateApiKey");
+        let err = build(&desc, "*", &[], None, br#"{"name": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("name"));
+        let err = build(
+            &desc,
+            "*",
+            &[],
+            None,
+            br#"{"allowed_ips": ["1.2.3.4", "\u0000"]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("allowed_ips[1]"));
+        let desc = input("/crm.auth.v1.AuthService/ListAgents");
+        let err = build(&desc, "", &[], Some("search=a%00b"), b"").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("search"));
     }
 
     #[test]

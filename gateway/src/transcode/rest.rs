@@ -5,6 +5,7 @@ use crate::{
     admission::{self, Refused},
     auth::key_cache::KeyEntry,
     error::GatewayError,
+    idempotency::Begin,
     ratelimit::decision::Decision,
     state::GatewayState,
     usage::request_log::Seen,
@@ -97,11 +98,47 @@ async fn call(
         })?;
     out.request_bytes = Some(body.len() as u64);
     let message = request::build(&rpc.input, &binding.body, &path_params, query, &body)?;
+    // After admission (the caller scopes the key) and after the request proved well-formed
+    // (a malformed one never ran, so there is nothing to replay).
+    let claim = match state
+        .idempotency
+        .begin(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &principal,
+            ip,
+            &body,
+        )
+        .await?
+    {
+        Begin::NotRequested => None,
+        Begin::Claimed(claim) => Some(claim),
+        Begin::Replay(response) => return Ok(response),
+    };
+    let answer = forward(state, binding, &parts, message, &principal, ip).await;
+    match claim {
+        None => answer,
+        Some(claim) => Ok(claim
+            .finish(answer.unwrap_or_else(IntoResponse::into_response))
+            .await),
+    }
+}
 
+/// Calls the backend with the built message and turns its reply into the REST answer.
+async fn forward(
+    state: &GatewayState,
+    binding: &RestBinding,
+    parts: &Parts,
+    message: prost_reflect::DynamicMessage,
+    principal: &crm_platform::Principal,
+    ip: IpAddr,
+) -> Result<Response, GatewayError> {
+    let rpc = &binding.rpc;
     let mut grpc_request = tonic::Request::new(message);
     state
         .signer
-        .sign_into(&principal, grpc_request.metadata_mut())
+        .sign_into(principal, grpc_request.metadata_mut())
         .map_err(|e| GatewayError::internal(e.to_string()))?;
     // A fresh request: nothing the client sent reaches the service unless copied here.
     let metadata = grpc_request.metadata_mut();
@@ -128,7 +165,7 @@ async fn call(
             format!("{} service unavailable; retry shortly", rpc.backend),
         )
     })?;
-    state.usage.record(&principal);
+    state.usage.record(principal);
     let reply = client
         .unary(grpc_request, path, DynamicCodec::new(rpc.output.clone()))
         .await

@@ -72,6 +72,7 @@ fn url(value: &str, field: &str) -> Result<String, ApiError> {
     if !(v.starts_with("https://") || v.starts_with("http://"))
         || v.len() > MAX_TEXT
         || v.contains(char::is_whitespace)
+        || !has_host(v)
     {
         return Err(ApiError::invalid_field(
             field,
@@ -79,6 +80,23 @@ fn url(value: &str, field: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(v.to_owned())
+}
+
+/// Whether an http(s) URL names a host: a name without brackets, or a bracketed IPv6
+/// address (`http://[` is no URL; a receiver, or a client parsing the answer, would choke).
+fn has_host(url: &str) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').is_some_and(|(ip, port)| {
+            ip.parse::<std::net::Ipv6Addr>().is_ok() && (port.is_empty() || port.starts_with(':'))
+        }),
+        None => {
+            let host = host_port.split(':').next().unwrap_or("");
+            !host.is_empty() && !host_port.contains(['[', ']'])
+        }
+    }
 }
 
 fn email(value: &str) -> Result<String, ApiError> {
@@ -484,4 +502,28 @@ pub async fn effective(state: &AuthState, client_id: &str) -> Result<Option<Effe
             tier: c.rate_limit_tier,
             scopes: Scopes::from_stored(&c.scopes).to_vec(),
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_name_a_host() {
+        for ok in [
+            "https://example.com/callback",
+            "http://localhost:8080",
+            "https://[2001:db8::1]:443/hook",
+            "https://user@example.com/x?a=[1]",
+        ] {
+            assert!(super::url(ok, "u").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://[",
+            "https://",
+            "http:///path",
+            "http://[::1/x",
+            "http://a]b",
+        ] {
+            assert!(super::url(bad, "u").is_err(), "{bad}");
+        }
+    }
 }

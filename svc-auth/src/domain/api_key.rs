@@ -151,6 +151,14 @@ pub async fn create(
         );
     }
     let name = key_policy::name(&input.name)?;
+    key_policy::may_set_limits(
+        m.role,
+        limit_field(
+            input.per_minute.is_some(),
+            input.per_hour.is_some(),
+            !input.tier.trim().is_empty(),
+        ),
+    )?;
     if input.scopes.is_empty() {
         return Err(ApiError::invalid_field(
             "permissions",
@@ -164,16 +172,17 @@ pub async fn create(
         .ok_or_else(|| ApiError::invalid_field("prefix", "must be crm_live_ or crm_test_"))?;
     let per_minute = input
         .per_minute
-        .map(|v| key_policy::per_minute(v, "rate_limit_override"))
+        .map(|v| key_policy::per_minute(v, "rate_limit_override", &state.key_limits))
         .transpose()?;
     let per_hour = input
         .per_hour
-        .map(|v| key_policy::per_hour(v, "rate_limit"))
+        .map(|v| key_policy::per_hour(v, "rate_limit", &state.key_limits))
         .transpose()?;
     let tier = key_policy::tier(&input.tier)?;
     let allowed_ips = key_policy::allowed_ips(&input.allowed_ips)?;
     let client_id = if input.client_id.trim().is_empty() {
         key_owner::within_role(m.role, &input.scopes)?;
+        below_key_cap(state, &m, now).await?;
         None
     } else {
         let client = super::api_client::for_new_key(state, &m, input.client_id.trim()).await?;
@@ -228,6 +237,43 @@ pub async fn create(
     Ok(KeyWithSecret { key, secret: full })
 }
 
+/// The first rate-limit field a create or update sets, for the refusal to name.
+fn limit_field(per_minute: bool, per_hour: bool, tier: bool) -> Option<&'static str> {
+    [
+        (per_minute, "rate_limit_override"),
+        (per_hour, "rate_limit"),
+        (tier, "rate_limit_tier"),
+    ]
+    .into_iter()
+    .find_map(|(set, field)| set.then_some(field))
+}
+
+/// Refuses a new key when the caller already holds `key_limits.max_keys_per_user` usable
+/// keys of their own in the workspace. Counted before the insert, so creates racing on
+/// Postgres may pass the cap by the few that overlap; it bounds abuse, not an invoice.
+async fn below_key_cap(
+    state: &AuthState,
+    m: &Manager<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), Status> {
+    let held = store::count_usable_of_user(&state.db, m.workspace_id, m.user_id, now)
+        .await
+        .map_err(crate::store::db_error("count api keys"))?;
+    let cap = u64::from(state.key_limits.max_keys_per_user);
+    if held >= cap {
+        return Err(ApiError::in_use(
+            "API_KEY_LIMIT_REACHED",
+            format!(
+                "you already hold {held} API keys in this workspace, the most one member may hold ({cap}); revoke or delete keys you no longer use, then create this one"
+            ),
+        )
+        .with_body_field("active_key_count", held.into())
+        .with_body_field("max_keys_per_user", cap.into())
+        .into());
+    }
+    Ok(())
+}
+
 /// Keys the caller may see: all of the workspace for owners and admins, else their own.
 pub async fn list(state: &AuthState, principal: &Principal) -> Result<Vec<ApiKey>, Status> {
     let m = manager(state, principal).await?;
@@ -273,6 +319,14 @@ pub async fn update(
         )
         .into());
     }
+    key_policy::may_set_limits(
+        m.role,
+        limit_field(
+            changes.per_minute.is_some(),
+            changes.per_hour.is_some(),
+            changes.tier.is_some(),
+        ),
+    )?;
     let now = super::now();
     let hashes = hashes_of(&key);
     if let Some(scopes) = &changes.scopes {
@@ -291,13 +345,17 @@ pub async fn update(
     if let Some(v) = changes.per_minute {
         active.rate_limit_per_minute = Set(match v {
             0 => None,
-            v => Some(key_policy::per_minute(v, "rate_limit_override")?),
+            v => Some(key_policy::per_minute(
+                v,
+                "rate_limit_override",
+                &state.key_limits,
+            )?),
         });
     }
     if let Some(v) = changes.per_hour {
         active.rate_limit_per_hour = Set(match v {
             0 => None,
-            v => Some(key_policy::per_hour(v, "rate_limit")?),
+            v => Some(key_policy::per_hour(v, "rate_limit", &state.key_limits)?),
         });
     }
     if let Some(tier) = changes.tier {

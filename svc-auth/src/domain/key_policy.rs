@@ -5,12 +5,54 @@
 use chrono::{DateTime, Utc};
 use crm_platform::{error::ApiError, rate_tiers};
 use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-/// Highest per-minute override accepted.
-pub const MAX_PER_MINUTE: u32 = 10_000_000;
-/// Highest per-hour override accepted.
-pub const MAX_PER_HOUR: u32 = 10_000_000;
+/// Ceilings on what keys may be given (`CRM_KEY_LIMITS__*`): nobody, owners included, sets a
+/// key's limits above them, so one key cannot be made to swamp the platform.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyLimits {
+    /// Highest per-minute override (`rate_limit_override`).
+    pub max_per_minute: u32,
+    /// Highest per-hour override (`rate_limit`).
+    pub max_per_hour: u32,
+    /// Most usable keys (not revoked, deleted or expired) one user holds in one workspace;
+    /// keys of API clients do not count.
+    pub max_keys_per_user: u32,
+}
+
+impl Default for KeyLimits {
+    /// 100 000 a minute (about 1 700 a second, 160× the enterprise tier) and 6 000 000 an
+    /// hour: far above any plan, well below what one key could use to crowd others out.
+    fn default() -> Self {
+        Self {
+            max_per_minute: 100_000,
+            max_per_hour: 6_000_000,
+            max_keys_per_user: 50,
+        }
+    }
+}
+
+impl KeyLimits {
+    /// Start-up check.
+    pub fn validate(&self) -> Result<(), String> {
+        for (value, env) in [
+            (self.max_per_minute, "CRM_KEY_LIMITS__MAX_PER_MINUTE"),
+            (self.max_per_hour, "CRM_KEY_LIMITS__MAX_PER_HOUR"),
+            (self.max_keys_per_user, "CRM_KEY_LIMITS__MAX_KEYS_PER_USER"),
+        ] {
+            if value == 0 || value > i32::MAX as u32 {
+                return Err(format!(
+                    "{env} is {value}: set it to a number between 1 and {}",
+                    i32::MAX
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Most allowlist entries on one key.
 pub const MAX_ALLOWED_IPS: usize = 100;
 
@@ -43,24 +85,37 @@ pub fn expiry(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(
     }
 }
 
-/// A per-minute override, 1..=[`MAX_PER_MINUTE`].
-pub fn per_minute(value: u32, field: &str) -> Result<i32, ApiError> {
-    bounded(value, MAX_PER_MINUTE, field)
+/// A per-minute override, 1..=`limits.max_per_minute`.
+pub fn per_minute(value: u32, field: &str, limits: &KeyLimits) -> Result<i32, ApiError> {
+    bounded(value, limits.max_per_minute, field, "a minute")
 }
 
-/// A per-hour override, 1..=[`MAX_PER_HOUR`].
-pub fn per_hour(value: u32, field: &str) -> Result<i32, ApiError> {
-    bounded(value, MAX_PER_HOUR, field)
+/// A per-hour override, 1..=`limits.max_per_hour`.
+pub fn per_hour(value: u32, field: &str, limits: &KeyLimits) -> Result<i32, ApiError> {
+    bounded(value, limits.max_per_hour, field, "an hour")
 }
 
-fn bounded(value: u32, max: u32, field: &str) -> Result<i32, ApiError> {
+fn bounded(value: u32, max: u32, field: &str, per: &str) -> Result<i32, ApiError> {
     if value == 0 || value > max {
         return Err(ApiError::invalid_field(
             field,
-            format!("must be between 1 and {max} requests"),
+            format!("must be between 1 and {max} requests {per} (this installation's ceiling)"),
         ));
     }
-    Ok(value as i32)
+    // `KeyLimits::validate` keeps ceilings within i32.
+    Ok(i32::try_from(value).unwrap_or(i32::MAX))
+}
+
+/// Only owners and admins choose a key's limits: a member raising their own key's limit
+/// would spend capacity the workspace's admins share out. `field` is the first limit asked
+/// for.
+pub fn may_set_limits(role: super::role::Role, field: Option<&str>) -> Result<(), ApiError> {
+    match field {
+        Some(field) if !role.manages_all_keys() => Err(super::role::refuse(&format!(
+            "only owners and admins set a key's rate limits ({field}); leave it out, or ask an owner or admin to set it"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A tier name, lower-cased; `None` for empty.
@@ -144,9 +199,17 @@ mod tests {
 
     #[test]
     fn limits_and_tiers_are_bounded() {
-        assert!(per_minute(0, "rate_limit_override").is_err());
-        assert_eq!(per_minute(3, "rate_limit_override").unwrap(), 3);
-        assert!(per_hour(MAX_PER_HOUR + 1, "rate_limit").is_err());
+        let limits = KeyLimits::default();
+        assert!(per_minute(0, "rate_limit_override", &limits).is_err());
+        assert_eq!(per_minute(3, "rate_limit_override", &limits).unwrap(), 3);
+        assert!(per_minute(limits.max_per_minute + 1, "rate_limit_override", &limits).is_err());
+        assert!(per_hour(limits.max_per_hour + 1, "rate_limit", &limits).is_err());
+        assert!(limits.validate().is_ok());
+        let zero = KeyLimits {
+            max_keys_per_user: 0,
+            ..limits
+        };
+        assert!(zero.validate().unwrap_err().contains("MAX_KEYS_PER_USER"));
         assert_eq!(tier("Premium").unwrap().as_deref(), Some("premium"));
         assert!(tier("gold").is_err());
         assert_eq!(tier("").unwrap(), None);

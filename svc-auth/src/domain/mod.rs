@@ -49,6 +49,8 @@ pub struct AuthState {
     pub quota: crm_platform::quota_view::QuotaView,
     /// Who may sign up.
     pub signup: session::SignupMode,
+    /// Ceilings on keys' rate limits and on keys per user.
+    pub key_limits: key_policy::KeyLimits,
 }
 
 /// Now, at the millisecond precision every backend stores, so a value read back equals the

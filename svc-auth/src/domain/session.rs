@@ -158,7 +158,8 @@ pub(super) async fn check_credentials(
             Ok(user)
         }
         _ => {
-            login_throttle::failed(state, email, now).await?;
+            // The delay counts from the answer, not from the start of the (slow) check.
+            login_throttle::failed(state, email, super::now()).await?;
             Err(ApiError::unauthenticated("invalid email or password").into())
         }
     }

@@ -57,6 +57,30 @@ pub async fn save(db: &impl ConnectionTrait, key: ActiveModel) -> Result<Model, 
     key.update(db).await.map_err(db_error("update api key"))
 }
 
+/// How many usable keys (not revoked, deleted or expired) a member holds in a workspace,
+/// their API clients' keys aside.
+pub async fn count_usable_of_user(
+    db: &impl ConnectionTrait,
+    workspace_id: &str,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::PaginatorTrait;
+    api_keys::Entity::find()
+        .filter(api_keys::Column::WorkspaceId.eq(workspace_id))
+        .filter(api_keys::Column::UserId.eq(user_id))
+        .filter(api_keys::Column::ClientId.is_null())
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .filter(api_keys::Column::DeletedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(api_keys::Column::ExpiresAt.is_null())
+                .add(api_keys::Column::ExpiresAt.gt(now)),
+        )
+        .count(db)
+        .await
+}
+
 /// Looks a key up by hash (global: the hash is the credential; the workspace comes from it).
 pub async fn find_by_hash_global(
     db: &DatabaseConnection,

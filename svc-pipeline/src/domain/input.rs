@@ -72,9 +72,18 @@ fn bounded(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
     Ok(v.to_owned())
 }
 
-/// A money amount in major units (e.g. dollars) → minor units (cents).
+/// Largest accepted amount in major units: ten trillion (10^13). Amounts arrive as JSON
+/// numbers (doubles); below 2^53 minor units (about 9·10^13 in major units) every cent value
+/// is exact, so this leaves a margin while being beyond any real deal.
+pub const MAX_AMOUNT: f64 = 1e13;
+
+/// [`MAX_AMOUNT`] in minor units (10^15). Sums of amounts are computed in `i128`
+/// (`store::stages::figures`), which no count of such amounts can overflow.
+pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000_000_000;
+
+/// A money amount in major units (e.g. dollars) → minor units (cents), 0..=[`MAX_AMOUNT`].
 pub fn cents(field: &str, value: f64) -> Result<i64, ApiError> {
-    if !value.is_finite() || !(0.0..=1e13).contains(&value) {
+    if !value.is_finite() || !(0.0..=MAX_AMOUNT).contains(&value) {
         return Err(ApiError::invalid_field(
             field,
             "must be a number between 0 and 10000000000000",
@@ -83,9 +92,11 @@ pub fn cents(field: &str, value: f64) -> Result<i64, ApiError> {
     Ok((value * 100.0).round() as i64)
 }
 
-/// Minor units → major units, for responses.
-pub fn major(cents: i64) -> f64 {
-    cents as f64 / 100.0
+/// Minor units → major units, for responses. Takes sums (`i128`) as well as amounts; the
+/// result is the double nearest the exact value, which JSON prints exactly while the total is
+/// below 2^53 minor units (about 90 trillion in major units).
+pub fn major(cents: impl Into<i128>) -> f64 {
+    cents.into() as f64 / 100.0
 }
 
 /// A percentage 0..=100.
@@ -162,6 +173,9 @@ mod tests {
         assert!(cents("v", -1.0).is_err());
         assert!(cents("v", f64::NAN).is_err());
         assert_eq!(major(2_800_050), 28000.5);
+        assert_eq!(cents("v", MAX_AMOUNT).unwrap(), MAX_AMOUNT_CENTS);
+        assert!(cents("v", MAX_AMOUNT + 1.0).is_err());
+        assert_eq!(major(i128::from(MAX_AMOUNT_CENTS) * 10_000), 1e17);
         assert_eq!(
             tags("t", &["a".into(), "A".into(), " b ".into()]).unwrap(),
             vec!["a", "b"]

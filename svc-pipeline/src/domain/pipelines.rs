@@ -18,7 +18,10 @@ pub struct PipelineView {
     pub pipeline: p::Model,
     pub stages: Vec<StageView>,
     pub opportunity_count: i64,
-    pub total_cents: i64,
+    /// Summed amounts of its stages, in minor units (an `i128`, as [`Figures`] explains).
+    ///
+    /// [`Figures`]: crate::store::stages::Figures
+    pub total_cents: i128,
 }
 
 /// A stage given when creating a pipeline.

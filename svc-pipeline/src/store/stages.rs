@@ -104,9 +104,20 @@ pub async fn delete<C: ConnectionTrait>(conn: &C, id: &str) -> Result<(), DbErr>
 pub struct Figures {
     /// Opportunities not archived.
     pub count: i64,
-    /// Sum of their amounts, in minor units.
-    pub total_cents: i64,
+    /// Sum of their amounts, in minor units. An `i128`: 9 224 opportunities at the largest
+    /// accepted amount already exceed an `i64`.
+    pub total_cents: i128,
 }
+
+/// Amounts are summed in two parts, `amount / SPLIT` and `amount % SPLIT`, each of which
+/// stays far inside a BIGINT for any realistic row count (with amounts at most
+/// [`crate::domain::input::MAX_AMOUNT_CENTS`] = 10^15, the high parts are at most 10^6 and
+/// the low parts below 10^9, so either sum needs over 9·10^9 rows to overflow). One
+/// `SUM(amount_cents)` overflowed SQLite's 64-bit integer (an error, so a 500) at 9 224
+/// opportunities of the largest amount, and Postgres' would have overflowed our cast back to
+/// BIGINT. Both parts are plain integer arithmetic on both backends, so the query is still
+/// answered from `idx_opportunities_stage_amount` alone; Rust joins them in an `i128`.
+const SPLIT: i64 = 1_000_000_000;
 
 /// Figures per stage for the given stages, in one grouped query.
 pub async fn figures<C: ConnectionTrait>(
@@ -118,22 +129,25 @@ pub async fn figures<C: ConnectionTrait>(
     struct Row {
         stage_id: String,
         n: i64,
-        total: Option<i64>,
+        high: Option<i64>,
+        low: Option<i64>,
     }
     if stage_ids.is_empty() {
         return Ok(HashMap::new());
     }
+    // SUM(bigint) is numeric on Postgres: cast back so both backends give an i64.
+    let part_sum = |part: Expr| Expr::expr(Func::cast_as(Func::sum(part), Alias::new("BIGINT")));
     let rows = o::Entity::find()
         .select_only()
         .column(o::Column::StageId)
         .column_as(o::Column::Id.count(), "n")
         .column_as(
-            // SUM(bigint) is numeric on Postgres: cast back so both backends give an i64.
-            Expr::expr(Func::cast_as(
-                Func::sum(Expr::col(o::Column::AmountCents)),
-                Alias::new("BIGINT"),
-            )),
-            "total",
+            part_sum(Expr::col(o::Column::AmountCents).div(SPLIT)),
+            "high",
+        )
+        .column_as(
+            part_sum(Expr::col(o::Column::AmountCents).modulo(SPLIT)),
+            "low",
         )
         .filter(o::Column::WorkspaceId.eq(workspace_id))
         .filter(o::Column::StageId.is_in(stage_ids.iter().cloned()))
@@ -149,7 +163,8 @@ pub async fn figures<C: ConnectionTrait>(
                 r.stage_id,
                 Figures {
                     count: r.n,
-                    total_cents: r.total.unwrap_or(0),
+                    total_cents: i128::from(r.high.unwrap_or(0)) * i128::from(SPLIT)
+                        + i128::from(r.low.unwrap_or(0)),
                 },
             )
         })

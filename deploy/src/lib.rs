@@ -28,8 +28,11 @@ pub struct StackConfig {
     pub jwt_secret: Secret,
     /// Principal signing secret.
     pub service_secret: Secret,
-    /// svc-auth's key for stored secrets it must read back.
+    /// svc-auth's and svc-webhooks' key for stored secrets they must read back.
     pub data_key: Secret,
+    /// IPs and CIDRs webhooks may be sent to besides public addresses
+    /// (`CRM_WEBHOOKS__ALLOW_TARGETS`, comma-separated).
+    pub webhooks_allow_targets: Vec<String>,
     /// Owner email for the first-start bootstrap; empty to skip it.
     pub bootstrap_owner_email: String,
     /// Gateway settings beyond addresses and secrets (cache TTLs, external issuer...).
@@ -87,6 +90,9 @@ impl StackConfig {
                 .transpose()?
                 .unwrap_or(30),
             request_log_prune_every_secs: 3600,
+            webhooks_allow_targets: env_nonempty("CRM_WEBHOOKS__ALLOW_TARGETS")
+                .map(|raw| svc_webhooks::parse_allow_targets(&raw))
+                .unwrap_or_default(),
             signup: match env_nonempty("CRM_AUTH__SIGNUP").as_deref() {
                 None | Some("invite_only") => svc_auth::domain::session::SignupMode::InviteOnly,
                 Some("open") => svc_auth::domain::session::SignupMode::Open,
@@ -252,6 +258,8 @@ impl Stack {
         let webhooks_config = svc_webhooks::Config {
             database_url: service_url(config.database_url.as_deref(), &config.data_dir, "webhooks"),
             service_secret: secret.clone(),
+            data_key: config.data_key.clone(),
+            allow_targets: config.webhooks_allow_targets.clone(),
         };
         tasks.push(spawn_named(
             "svc-webhooks",

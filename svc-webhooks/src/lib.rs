@@ -1,19 +1,23 @@
 //! svc-webhooks: signed outgoing deliveries with retries, incoming hooks and triggers.
 //!
-//! Today it is the sink of every service's domain events: outbox relays publish here and the
-//! events are stored once each. Deliveries, hooks and triggers build on them in later issues.
+//! It is the sink of every service's domain events (outbox relays publish here and the events
+//! are stored once each), and it holds the outgoing webhook subscriptions: their signing
+//! secrets (sealed under `CRM_DATA_KEY`), the event catalog and test sends. The delivery
+//! engine, incoming hooks and triggers build on them in later slices.
 
+mod domain;
 mod grpc;
 pub mod migration;
 mod store;
 
-use crm_platform::{Secret, principal::PrincipalVerifier, server::serve_grpc};
+use crm_platform::{Secret, principal::PrincipalVerifier, sealed::Sealer, server::serve_grpc};
 use crm_proto::webhooks::{
     event_sink_service_server::EventSinkServiceServer,
     webhooks_service_server::WebhooksServiceServer,
 };
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +29,20 @@ pub struct Config {
     pub database_url: String,
     /// Secret that signs principals between services.
     pub service_secret: Secret,
+    /// Key that seals webhook signing secrets at rest (`CRM_DATA_KEY`).
+    pub data_key: Secret,
+    /// IPs and CIDRs webhooks may be sent to besides public addresses
+    /// (`CRM_WEBHOOKS__ALLOW_TARGETS`, comma-separated), e.g. an internal receiver.
+    pub allow_targets: Vec<String>,
+}
+
+/// The allow-list as `CRM_WEBHOOKS__ALLOW_TARGETS` writes it: comma-separated IPs and CIDRs.
+pub fn parse_allow_targets(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Default for Config {
@@ -32,6 +50,8 @@ impl Default for Config {
         Self {
             database_url: "sqlite://data/webhooks.db?mode=rwc".into(),
             service_secret: Secret::default(),
+            data_key: Secret::default(),
+            allow_targets: Vec::new(),
         }
     }
 }
@@ -52,13 +72,26 @@ pub async fn serve(
         .service_secret
         .require_strong("service_secret", "CRM_SERVICE_SECRET")
         .map_err(anyhow::Error::msg)?;
+    config
+        .data_key
+        .require_strong("data_key", "CRM_DATA_KEY")
+        .map_err(anyhow::Error::msg)?;
+    let targets =
+        domain::ssrf::TargetPolicy::new(&config.allow_targets).map_err(anyhow::Error::msg)?;
     let db = crm_platform::db::connect(&config.database_url, "webhooks").await?;
     migration::Migrator::up(&db, None).await?;
     let verifier = PrincipalVerifier::new(&config.service_secret);
+    let state = domain::WebhooksState {
+        db: db.clone(),
+        sealer: Arc::new(Sealer::new(&config.data_key)),
+        targets: Arc::new(targets),
+    };
     let result = serve_grpc(listener, shutdown, SERVICE_NAMES, |router| {
         router
             .add_service(WebhooksServiceServer::with_interceptor(
-                grpc::webhooks::WebhooksApi,
+                grpc::webhooks::WebhooksApi {
+                    state: state.clone(),
+                },
                 verifier.interceptor(),
             ))
             .add_service(EventSinkServiceServer::with_interceptor(

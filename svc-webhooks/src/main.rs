@@ -7,8 +7,11 @@ static ALLOCATOR: crm_platform::Allocator = crm_platform::Allocator {};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = crm_platform::telemetry::init("svc-webhooks");
-    let config: svc_webhooks::Config =
+    let mut config: svc_webhooks::Config =
         crm_platform::config::load().context("loading configuration")?;
+    if let Some(raw) = crm_platform::config::env_nonempty("CRM_WEBHOOKS__ALLOW_TARGETS") {
+        config.allow_targets = svc_webhooks::parse_allow_targets(&raw);
+    }
     let addr =
         crm_platform::config::env_nonempty("CRM_LISTEN").unwrap_or_else(|| "0.0.0.0:50054".into());
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -221,6 +221,8 @@ async fn queued_events_survive_a_restart_and_a_sink_outage() {
                 "webhooks",
             ),
             service_secret: secret.clone(),
+            data_key: secret.clone(),
+            allow_targets: Vec::new(),
         },
         sink_listener,
         sink_stop.clone(),

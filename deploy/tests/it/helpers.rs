@@ -39,6 +39,9 @@ pub struct Options {
     pub key_limits: Option<svc_auth::domain::key_policy::KeyLimits>,
     /// Gateway settings changed from the test defaults after those above are applied.
     pub gateway: Option<fn(&mut crm_gateway::Config)>,
+    /// Addresses webhooks may reach besides public ones (`["127.0.0.1"]` for a local
+    /// receiver).
+    pub webhooks_allow_targets: Vec<String>,
 }
 
 impl TestApp {
@@ -94,6 +97,7 @@ impl TestApp {
             request_log_prune_every_secs: options.request_log_prune_every_secs.unwrap_or(3600),
             signup: options.signup,
             key_limits: options.key_limits.unwrap_or_default(),
+            webhooks_allow_targets: options.webhooks_allow_targets,
         };
         let stack = Stack::start(config).await.expect("stack starts");
         let base = format!("http://{}", stack.gateway_addr);

@@ -33,4 +33,5 @@ mod startup_errors;
 mod tags;
 mod text_input;
 mod usage_logs;
+mod webhooks;
 mod workspaces;

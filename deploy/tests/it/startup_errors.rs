@@ -19,6 +19,7 @@ fn config(storage: &TestStorage) -> StackConfig {
         request_log_prune_every_secs: 3600,
         signup: Default::default(),
         key_limits: Default::default(),
+        webhooks_allow_targets: Vec::new(),
     }
 }
 

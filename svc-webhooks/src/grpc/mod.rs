@@ -1,4 +1,5 @@
 //! gRPC faces of svc-webhooks.
 
+mod convert;
 pub mod sink;
 pub mod webhooks;

@@ -1,9 +1,213 @@
-//! `crm.webhooks.v1.WebhooksService`: deliveries and hooks arrive with their own issue.
+//! `crm.webhooks.v1.WebhooksService`: outgoing webhook subscriptions, their secrets, test
+//! sends and the event catalog. Thin: maps proto <-> domain and calls the domain.
 
-use crm_proto::webhooks::webhooks_service_server::WebhooksService;
+use super::convert::{object, string_map, strings_of_list, strings_of_struct, ts};
+use crate::domain::{
+    WebhooksState,
+    access::authorize,
+    catalog, delivery,
+    subscriptions::{self, NewSubscription, RetryInput, Subscription, SubscriptionChanges},
+};
+use crate::store::attempts::AttemptRow;
+use crm_platform::Principal;
+use crm_proto::webhooks::{self as pb, webhooks_service_server::WebhooksService};
+use tonic::{Request, Response, Status};
 
 /// Implements `WebhooksService`.
-pub struct WebhooksApi;
+pub struct WebhooksApi {
+    pub(crate) state: WebhooksState,
+}
+
+const READ: &str = "webhooks:read";
+const WRITE: &str = "webhooks:write";
+
+fn webhook(s: Subscription) -> pb::Webhook {
+    pb::Webhook {
+        id: s.id,
+        workspace_id: s.workspace_id,
+        url: s.url,
+        name: s.name,
+        description: s.description,
+        events: s.events,
+        retry_config: Some(pb::RetryConfig {
+            max_retries: Some(s.retry.max_retries),
+            retry_delay: Some(s.retry.retry_delay_ms),
+            backoff_multiplier: Some(s.retry.backoff_multiplier),
+            timeout: Some(s.retry.timeout_ms),
+        }),
+        verify_ssl: s.verify_ssl,
+        status: s.status,
+        rate_limit_per_second: s.rate_limit_per_second,
+        headers: Some(string_map(&s.headers)),
+        has_secret: true,
+        previous_secret_expires_at: s.previous_secret_expires_at.map(ts),
+        created_by: s.created_by,
+        created_at: Some(ts(s.created_at)),
+        updated_at: Some(ts(s.updated_at)),
+    }
+}
+
+fn retry(r: Option<pb::RetryConfig>) -> Option<RetryInput> {
+    r.map(|r| RetryInput {
+        max_retries: r.max_retries,
+        retry_delay_ms: r.retry_delay,
+        backoff_multiplier: r.backoff_multiplier,
+        timeout_ms: r.timeout,
+    })
+}
+
+fn attempt(a: AttemptRow) -> pb::WebhookAttempt {
+    pb::WebhookAttempt {
+        id: a.id,
+        webhook_id: a.webhook_id,
+        event_id: a.event_id,
+        event_type: a.event_type,
+        status: a.status,
+        response_status: a.response_status,
+        response_body: a.response_body,
+        duration_ms: a.duration_ms,
+        error: a.error,
+        attempted_at: Some(ts(a.attempted_at)),
+    }
+}
+
+fn as_object(v: &serde_json::Value) -> prost_types::Struct {
+    v.as_object().map(object).unwrap_or_default()
+}
 
 #[tonic::async_trait]
-impl WebhooksService for WebhooksApi {}
+impl WebhooksService for WebhooksApi {
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, READ)?;
+        let all = subscriptions::list(&self.state, workspace).await?;
+        Ok(Response::new(pb::ListWebhooksResponse {
+            data: all.into_iter().map(webhook).collect(),
+        }))
+    }
+
+    async fn get_webhook(
+        &self,
+        request: Request<pb::GetWebhookRequest>,
+    ) -> Result<Response<pb::GetWebhookResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, READ)?;
+        let found = subscriptions::get(&self.state, workspace, &request.get_ref().id).await?;
+        Ok(Response::new(pb::GetWebhookResponse {
+            data: Some(webhook(found)),
+        }))
+    }
+
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Result<Response<pb::CreateWebhookResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        let workspace = authorize(principal, WRITE)?.to_owned();
+        let created_by = principal.subject.clone();
+        let r = request.into_inner();
+        let new = NewSubscription {
+            url: r.url,
+            name: r.name,
+            description: r.description,
+            events: r.events,
+            retry: retry(r.retry_config),
+            verify_ssl: r.verify_ssl,
+            status: r.status,
+            rate_limit_per_second: r.rate_limit_per_second,
+            headers: r
+                .headers
+                .map(|h| strings_of_struct("headers", h))
+                .transpose()?,
+            secret: r.secret,
+        };
+        let (created, secret) =
+            subscriptions::create(&self.state, &workspace, &created_by, new).await?;
+        Ok(Response::new(pb::CreateWebhookResponse {
+            data: Some(webhook(created)),
+            secret: secret.text().to_owned(),
+        }))
+    }
+
+    async fn update_webhook(
+        &self,
+        request: Request<pb::UpdateWebhookRequest>,
+    ) -> Result<Response<pb::UpdateWebhookResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, WRITE)?.to_owned();
+        let r = request.into_inner();
+        let changes = SubscriptionChanges {
+            url: r.url,
+            name: r.name,
+            description: r.description,
+            events: r.events.map(|l| strings_of_list("events", l)).transpose()?,
+            retry: retry(r.retry_config),
+            verify_ssl: r.verify_ssl,
+            status: r.status,
+            rate_limit_per_second: r.rate_limit_per_second,
+            headers: r
+                .headers
+                .map(|h| strings_of_struct("headers", h))
+                .transpose()?,
+        };
+        let updated = subscriptions::update(&self.state, &workspace, &r.id, changes).await?;
+        Ok(Response::new(pb::UpdateWebhookResponse {
+            data: Some(webhook(updated)),
+        }))
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, WRITE)?;
+        let name = subscriptions::delete(&self.state, workspace, &request.get_ref().id).await?;
+        Ok(Response::new(pb::DeleteWebhookResponse {
+            message: format!("Webhook '{name}' deleted successfully"),
+        }))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<pb::RotateWebhookSecretRequest>,
+    ) -> Result<Response<pb::RotateWebhookSecretResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, WRITE)?;
+        let r = request.get_ref();
+        let (rotated, secret) =
+            subscriptions::rotate_secret(&self.state, workspace, &r.id, r.grace_period_seconds)
+                .await?;
+        Ok(Response::new(pb::RotateWebhookSecretResponse {
+            data: Some(webhook(rotated)),
+            secret: secret.text().to_owned(),
+        }))
+    }
+
+    async fn test_webhook(
+        &self,
+        request: Request<pb::TestWebhookRequest>,
+    ) -> Result<Response<pb::TestWebhookResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, WRITE)?;
+        let tried = delivery::test(&self.state, workspace, &request.get_ref().id).await?;
+        Ok(Response::new(pb::TestWebhookResponse {
+            data: Some(attempt(tried)),
+        }))
+    }
+
+    async fn list_webhook_events(
+        &self,
+        request: Request<pb::ListWebhookEventsRequest>,
+    ) -> Result<Response<pb::ListWebhookEventsResponse>, Status> {
+        // Any caller of a workspace may read the catalog: it holds no workspace data.
+        Principal::of(&request)?.workspace()?;
+        let data = catalog::event_types()
+            .into_iter()
+            .map(|e| pb::WebhookEventType {
+                r#type: e.name.to_owned(),
+                description: e.description.to_owned(),
+                schema: Some(as_object(&e.schema)),
+                example: Some(as_object(&e.example)),
+            })
+            .collect();
+        Ok(Response::new(pb::ListWebhookEventsResponse { data }))
+    }
+}

@@ -3,6 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 pub(crate) mod m0001_received_events;
+pub(crate) mod m0002_subscriptions;
 
 /// Runs svc-webhooks's migrations.
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_received_events::Migration)]
+        vec![
+            Box::new(m0001_received_events::Migration),
+            Box::new(m0002_subscriptions::Migration),
+        ]
     }
 }

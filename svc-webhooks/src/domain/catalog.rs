@@ -1,0 +1,349 @@
+//! The event catalog: every event type the services emit (svc-pipeline's outbox) and
+//! `webhook.test`, each with a description, a JSON schema of the envelope's `data` and an
+//! example. Subscriptions name types from here, or patterns over them (`opportunity.*`, `*`).
+
+use serde_json::{Map, Value, json};
+
+/// The type of the event a test send carries.
+pub const TEST_EVENT: &str = "webhook.test";
+
+/// One event type a subscription can receive.
+pub struct EventType {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// JSON schema of `data`.
+    pub schema: Value,
+    /// An example `data`.
+    pub example: Value,
+}
+
+/// A property's schema from a short type name: `string`, `uuid`, `number`, `integer`,
+/// `boolean`, `date-time`, `strings`; a `?` suffix makes it nullable.
+fn property(kind: &str) -> Value {
+    let (kind, nullable) = match kind.strip_suffix('?') {
+        Some(k) => (k, true),
+        None => (kind, false),
+    };
+    let mut schema = match kind {
+        "uuid" => json!({"type": "string", "format": "uuid"}),
+        "date-time" => json!({"type": "string", "format": "date-time"}),
+        "strings" => json!({"type": "array", "items": {"type": "string"}}),
+        other => json!({"type": other}),
+    };
+    if nullable {
+        let t = schema["type"].clone();
+        schema["type"] = json!([t, "null"]);
+    }
+    schema
+}
+
+/// An object schema; every property is required (present, perhaps null).
+fn object(properties: &[(&str, &str)]) -> Value {
+    let props: Map<String, Value> = properties
+        .iter()
+        .map(|(name, kind)| ((*name).to_owned(), property(kind)))
+        .collect();
+    let required: Vec<&str> = properties.iter().map(|(n, _)| *n).collect();
+    json!({"type": "object", "properties": props, "required": required})
+}
+
+const OPPORTUNITY: [(&str, &str); 13] = [
+    ("id", "uuid"),
+    ("title", "string"),
+    ("pipeline_id", "uuid"),
+    ("stage_id", "uuid"),
+    ("amount", "number"),
+    ("currency", "string"),
+    ("probability", "integer"),
+    ("contact_id", "uuid?"),
+    ("company_id", "uuid?"),
+    ("is_closed", "boolean"),
+    ("is_won", "boolean?"),
+    ("closed_at", "date-time?"),
+    ("changed_by", "string"),
+];
+
+fn opportunity_example() -> Value {
+    json!({
+        "id": "8d0f7a4e-3b7c-4a55-9d61-2f7f3c1f9a10", "title": "Enterprise Software Deal",
+        "pipeline_id": "5b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d",
+        "stage_id": "0a1b2c3d-4e5f-4a6b-9c8d-7e6f5a4b3c2d", "amount": 28000.0,
+        "currency": "USD", "probability": 60, "contact_id": null, "company_id": null,
+        "is_closed": false, "is_won": null, "closed_at": null,
+        "changed_by": "7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910",
+    })
+}
+
+fn opportunity(name: &'static str, description: &'static str) -> EventType {
+    EventType {
+        name,
+        description,
+        schema: object(&OPPORTUNITY),
+        example: opportunity_example(),
+    }
+}
+
+fn stage_change(name: &'static str, description: &'static str) -> EventType {
+    let mut fields = OPPORTUNITY.to_vec();
+    fields.extend([
+        ("old_stage_id", "uuid"),
+        ("new_stage_id", "uuid"),
+        ("stage_name", "string"),
+    ]);
+    let mut example = opportunity_example();
+    example["old_stage_id"] = json!("0a1b2c3d-4e5f-4a6b-9c8d-7e6f5a4b3c2d");
+    example["new_stage_id"] = json!("1b2c3d4e-5f60-4b7c-8d9e-0f1a2b3c4d5e");
+    example["stage_id"] = example["new_stage_id"].clone();
+    example["stage_name"] = json!("Negotiation");
+    EventType {
+        name,
+        description,
+        schema: object(&fields),
+        example,
+    }
+}
+
+fn contact(name: &'static str, description: &'static str) -> EventType {
+    EventType {
+        name,
+        description,
+        schema: object(&[
+            ("id", "uuid"),
+            ("name", "string"),
+            ("phone_number", "string"),
+        ]),
+        example: json!({"id": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92", "name": "Ada Lovelace",
+                        "phone_number": "+15551234567"}),
+    }
+}
+
+fn full_contact(name: &'static str, description: &'static str) -> EventType {
+    EventType {
+        name,
+        description,
+        schema: object(&[
+            ("id", "uuid"),
+            ("name", "string"),
+            ("firstname", "string"),
+            ("lastname", "string"),
+            ("phone_number", "string"),
+            ("email", "string?"),
+            ("lead_status", "string?"),
+            ("lead_source", "string?"),
+            ("tags", "strings"),
+            ("webhook_name", "string?"),
+            ("company_id", "uuid?"),
+        ]),
+        example: json!({"id": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92", "name": "Ada Lovelace",
+                        "firstname": "Ada", "lastname": "Lovelace",
+                        "phone_number": "+15551234567", "email": "ada@example.com",
+                        "lead_status": "new", "lead_source": "website", "tags": ["vip"],
+                        "webhook_name": null, "company_id": null}),
+    }
+}
+
+fn pipeline_event(
+    name: &'static str,
+    description: &'static str,
+    fields: &[(&str, &str)],
+) -> EventType {
+    let mut example =
+        json!({"id": "5b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d", "name": "Sales Pipeline"});
+    for (field, _) in fields.iter().skip(2) {
+        example[*field] = match *field {
+            "is_default" | "is_active" => json!(true),
+            "stages" => {
+                json!([{"id": "0a1b2c3d-4e5f-4a6b-9c8d-7e6f5a4b3c2d", "name": "New", "position": 1}])
+            }
+            _ => json!("7f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2910"),
+        };
+    }
+    let mut schema = object(fields);
+    if fields.iter().any(|(f, _)| *f == "stages") {
+        schema["properties"]["stages"] = json!({"type": "array", "items":
+            object(&[("id", "uuid"), ("name", "string"), ("position", "integer")])});
+    }
+    EventType {
+        name,
+        description,
+        schema,
+        example,
+    }
+}
+
+fn stage_event(name: &'static str, description: &'static str, deleted: bool) -> EventType {
+    let mut fields = vec![("id", "uuid"), ("pipeline_id", "uuid"), ("name", "string")];
+    let mut example = json!({"id": "0a1b2c3d-4e5f-4a6b-9c8d-7e6f5a4b3c2d",
+                             "pipeline_id": "5b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d",
+                             "name": "Qualified"});
+    if deleted {
+        fields.extend([
+            ("opportunities_moved", "integer?"),
+            ("target_stage_id", "uuid?"),
+        ]);
+        example["opportunities_moved"] = json!(null);
+        example["target_stage_id"] = json!(null);
+    } else {
+        fields.push(("position", "integer"));
+        example["position"] = json!(2);
+    }
+    EventType {
+        name,
+        description,
+        schema: object(&fields),
+        example,
+    }
+}
+
+fn tag(name: &'static str, description: &'static str) -> EventType {
+    EventType {
+        name,
+        description,
+        schema: object(&[
+            ("id", "uuid"),
+            ("name", "string"),
+            ("color", "string"),
+            ("description", "string?"),
+        ]),
+        example: json!({"id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "name": "VIP",
+                        "color": "purple", "description": null}),
+    }
+}
+
+/// Every event type, in the order the catalog lists them.
+pub fn event_types() -> Vec<EventType> {
+    vec![
+        opportunity(
+            "opportunity.created",
+            "An opportunity was created (data also carries its `tags`).",
+        ),
+        opportunity("opportunity.updated", "An opportunity's fields changed."),
+        stage_change(
+            "opportunity.stage_changed",
+            "An opportunity moved to another stage.",
+        ),
+        stage_change("opportunity.won", "An opportunity moved to a won stage."),
+        stage_change("opportunity.lost", "An opportunity moved to a lost stage."),
+        stage_change(
+            "opportunity.reopened",
+            "A closed opportunity moved back to an open stage.",
+        ),
+        opportunity("opportunity.deleted", "An opportunity was archived."),
+        full_contact("contact.created", "A contact was created."),
+        full_contact("contact.updated", "A contact's fields changed."),
+        contact("contact.deleted", "A contact was deleted."),
+        EventType {
+            name: "company.created",
+            description: "A company was created.",
+            schema: object(&[
+                ("id", "uuid"),
+                ("name", "string"),
+                ("industry", "string?"),
+                ("website", "string?"),
+            ]),
+            example: json!({"id": "2b3c4d5e-6f70-4a81-92a3-b4c5d6e7f809", "name": "Acme Corp",
+                            "industry": "Software", "website": "https://acme.example"}),
+        },
+        pipeline_event(
+            "pipeline.created",
+            "A pipeline was created with its stages.",
+            &[
+                ("id", "uuid"),
+                ("name", "string"),
+                ("is_default", "boolean"),
+                ("stages", "strings"),
+                ("created_by", "string"),
+            ],
+        ),
+        pipeline_event(
+            "pipeline.updated",
+            "A pipeline was renamed, (de)activated or made the default.",
+            &[
+                ("id", "uuid"),
+                ("name", "string"),
+                ("is_active", "boolean"),
+                ("is_default", "boolean"),
+            ],
+        ),
+        pipeline_event(
+            "pipeline.deleted",
+            "A pipeline was deactivated.",
+            &[("id", "uuid"), ("name", "string")],
+        ),
+        stage_event("stage.created", "A stage was added to a pipeline.", false),
+        stage_event("stage.updated", "A stage was renamed or moved.", false),
+        stage_event(
+            "stage.deleted",
+            "A stage was deleted, its opportunities perhaps moved to another.",
+            true,
+        ),
+        tag("tag.created", "A tag was added to the workspace's catalog."),
+        tag(
+            "tag.updated",
+            "A tag was renamed or recolored (records carrying it follow).",
+        ),
+        tag("tag.deleted", "A tag was removed from the catalog."),
+        EventType {
+            name: TEST_EVENT,
+            description: "Sent by `POST /api/v1/webhooks/{id}/test` to check a receiver; never by a change.",
+            schema: object(&[("message", "string"), ("webhook_id", "uuid")]),
+            example: json!({"message": "This is a test event from the CRM.",
+                            "webhook_id": "4d5e6f70-8192-4a3b-8c4d-5e6f70819203"}),
+        },
+    ]
+}
+
+/// True when `pattern` (`*`, `resource.*` or an exact type) selects `event_type`.
+pub fn selects(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) if prefix.ends_with('.') => event_type.starts_with(prefix),
+        _ => pattern == event_type,
+    }
+}
+
+/// Why `pattern` selects nothing in the catalog, or `None` when it is fine.
+pub fn unknown_pattern(pattern: &str) -> Option<String> {
+    let catalog = event_types();
+    if catalog.iter().any(|e| selects(pattern, e.name)) {
+        return None;
+    }
+    Some(format!(
+        "'{pattern}' is not an event type; use one from GET /api/v1/webhook-events, 'resource.*' or '*'"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_select_by_exact_name_resource_wildcard_or_everything() {
+        assert!(selects("*", "opportunity.created"));
+        assert!(selects("opportunity.*", "opportunity.won"));
+        assert!(!selects("opportunity.*", "contact.created"));
+        assert!(!selects("opp*", "opportunity.created"));
+        assert!(selects("tag.created", "tag.created"));
+        assert!(!selects("tag.created", "tag.updated"));
+    }
+
+    #[test]
+    fn unknown_types_and_patterns_are_named() {
+        assert!(unknown_pattern("opportunity.*").is_none());
+        assert!(unknown_pattern("*").is_none());
+        assert!(unknown_pattern("webhook.test").is_none());
+        assert!(unknown_pattern("lead.created").is_some());
+        assert!(unknown_pattern("lead.*").is_some());
+        assert!(unknown_pattern("opportunity").is_some());
+    }
+
+    #[test]
+    fn every_example_has_every_required_property() {
+        for e in event_types() {
+            for field in e.schema["required"].as_array().unwrap() {
+                let field = field.as_str().unwrap();
+                assert!(e.example.get(field).is_some(), "{} lacks {field}", e.name);
+            }
+        }
+    }
+}

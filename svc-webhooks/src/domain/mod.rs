@@ -1,0 +1,33 @@
+//! svc-webhooks's rules, between the thin gRPC layer and the store.
+
+pub mod access;
+pub mod catalog;
+pub mod delivery;
+pub mod envelope;
+pub mod signature;
+pub mod ssrf;
+pub mod subscriptions;
+
+use crm_platform::{error::internal, sealed::Sealer};
+use std::sync::Arc;
+use tonic::Status;
+
+/// What the webhook handlers share.
+#[derive(Clone)]
+pub struct WebhooksState {
+    pub db: sea_orm::DatabaseConnection,
+    /// Seals signing secrets at rest (`CRM_DATA_KEY`).
+    pub sealer: Arc<Sealer>,
+    /// Which addresses webhooks may reach.
+    pub targets: Arc<ssrf::TargetPolicy>,
+}
+
+/// Maps a database error to an opaque internal status, logging the cause here.
+pub(crate) fn db_error(context: &'static str) -> impl FnOnce(sea_orm::DbErr) -> Status {
+    move |e| internal(context, e)
+}
+
+/// A new row id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,104 @@
+//! `webhook_subscriptions`: every query takes the workspace id first; soft-deleted rows are
+//! invisible to all of them.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder,
+};
+
+pub use entity::Model as SubscriptionRow;
+
+/// The SeaORM entity (see the migration for what each column means).
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_subscriptions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        pub url: String,
+        pub name: String,
+        pub description: Option<String>,
+        pub events: String,
+        pub max_retries: i32,
+        pub retry_delay_ms: i64,
+        pub backoff_multiplier: f64,
+        pub timeout_ms: i32,
+        pub verify_ssl: bool,
+        pub status: String,
+        pub rate_limit_per_second: Option<i32>,
+        pub headers: String,
+        pub secret_sealed: String,
+        pub previous_secret_sealed: Option<String>,
+        pub previous_secret_expires_at: Option<DateTimeUtc>,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub deleted_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{Column as C, Entity as E};
+
+/// Stores a new subscription.
+pub async fn insert<C2: ConnectionTrait>(db: &C2, row: SubscriptionRow) -> Result<(), DbErr> {
+    E::insert(row.into_active_model()).exec(db).await?;
+    Ok(())
+}
+
+/// A live subscription of the workspace.
+pub async fn find<C2: ConnectionTrait>(
+    db: &C2,
+    workspace_id: &str,
+    id: &str,
+) -> Result<Option<SubscriptionRow>, DbErr> {
+    E::find()
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::Id.eq(id))
+        .filter(C::DeletedAt.is_null())
+        .one(db)
+        .await
+}
+
+/// The workspace's live subscriptions, newest first.
+pub async fn list<C2: ConnectionTrait>(
+    db: &C2,
+    workspace_id: &str,
+) -> Result<Vec<SubscriptionRow>, DbErr> {
+    E::find()
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::DeletedAt.is_null())
+        .order_by_desc(C::CreatedAt)
+        .order_by_desc(C::Id)
+        .all(db)
+        .await
+}
+
+/// Writes every column of a subscription of the workspace back.
+pub async fn save<C2: ConnectionTrait>(
+    db: &C2,
+    workspace_id: &str,
+    row: SubscriptionRow,
+) -> Result<(), DbErr> {
+    let id = row.id.clone();
+    // Every column is written (a model converts to "unchanged" values, which an update skips),
+    // except the keys, which never change.
+    let mut active = row.into_active_model().reset_all();
+    active.id = ActiveValue::NotSet;
+    active.workspace_id = ActiveValue::NotSet;
+    active.created_at = ActiveValue::NotSet;
+    E::update_many()
+        .set(active)
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -260,6 +260,8 @@ impl Stack {
             service_secret: secret.clone(),
             data_key: config.data_key.clone(),
             allow_targets: config.webhooks_allow_targets.clone(),
+            // Delivery workers and their caps keep svc-webhooks's defaults.
+            ..svc_webhooks::Config::default()
         };
         tasks.push(spawn_named(
             "svc-webhooks",

@@ -2,8 +2,9 @@
 //!
 //! It is the sink of every service's domain events (outbox relays publish here and the events
 //! are stored once each), and it holds the outgoing webhook subscriptions: their signing
-//! secrets (sealed under `CRM_DATA_KEY`), the event catalog and test sends. The delivery
-//! engine, incoming hooks and triggers build on them in later slices.
+//! secrets (sealed under `CRM_DATA_KEY`), the event catalog and test sends, and the delivery
+//! engine: each stored event fans out to the matching subscriptions, and workers send,
+//! retry and record. Incoming hooks and triggers build on them in later slices.
 
 mod domain;
 mod grpc;
@@ -34,6 +35,12 @@ pub struct Config {
     /// IPs and CIDRs webhooks may be sent to besides public addresses
     /// (`CRM_WEBHOOKS__ALLOW_TARGETS`, comma-separated), e.g. an internal receiver.
     pub allow_targets: Vec<String>,
+    /// Delivery worker loops in this process (0 runs none: another process delivers).
+    pub workers: usize,
+    /// Webhook sends in flight at once in this process.
+    pub max_in_flight: usize,
+    /// Sends in flight at once to one subscription, so a slow receiver cannot take them all.
+    pub max_in_flight_per_webhook: usize,
 }
 
 /// The allow-list as `CRM_WEBHOOKS__ALLOW_TARGETS` writes it: comma-separated IPs and CIDRs.
@@ -52,6 +59,9 @@ impl Default for Config {
             service_secret: Secret::default(),
             data_key: Secret::default(),
             allow_targets: Vec::new(),
+            workers: 2,
+            max_in_flight: 32,
+            max_in_flight_per_webhook: 4,
         }
     }
 }
@@ -85,8 +95,18 @@ pub async fn serve(
         db: db.clone(),
         sealer: Arc::new(Sealer::new(&config.data_key)),
         targets: Arc::new(targets),
+        wake: Arc::default(),
     };
-    let result = serve_grpc(listener, shutdown, SERVICE_NAMES, |router| {
+    let workers = domain::dispatch::spawn(
+        state.clone(),
+        domain::dispatch::Limits {
+            workers: config.workers,
+            in_flight: config.max_in_flight,
+            in_flight_per_webhook: config.max_in_flight_per_webhook,
+        },
+        shutdown.clone(),
+    );
+    let result = serve_grpc(listener, shutdown.clone(), SERVICE_NAMES, |router| {
         router
             .add_service(WebhooksServiceServer::with_interceptor(
                 grpc::webhooks::WebhooksApi {
@@ -95,11 +115,19 @@ pub async fn serve(
                 verifier.interceptor(),
             ))
             .add_service(EventSinkServiceServer::with_interceptor(
-                grpc::sink::SinkApi { db: db.clone() },
+                grpc::sink::SinkApi {
+                    db: db.clone(),
+                    wake: state.wake.clone(),
+                },
                 verifier.interceptor(),
             ))
     })
     .await;
+    // Requests are drained; stop the workers before the pool closes under them.
+    shutdown.cancel();
+    for worker in workers {
+        worker.await.ok();
+    }
     db.close().await.ok();
     Ok(result?)
 }

@@ -223,6 +223,7 @@ async fn queued_events_survive_a_restart_and_a_sink_outage() {
             service_secret: secret.clone(),
             data_key: secret.clone(),
             allow_targets: Vec::new(),
+            ..svc_webhooks::Config::default()
         },
         sink_listener,
         sink_stop.clone(),

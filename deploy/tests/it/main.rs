@@ -33,5 +33,6 @@ mod startup_errors;
 mod tags;
 mod text_input;
 mod usage_logs;
+mod webhook_deliveries;
 mod webhooks;
 mod workspaces;

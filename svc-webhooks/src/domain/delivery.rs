@@ -1,5 +1,5 @@
-//! Sending one signed event to one subscription and recording the attempt. Test sends use
-//! it today; the delivery engine will call the same [`attempt`] for every try.
+//! Sending one signed event to one subscription and recording the attempt: test sends and
+//! every try of the delivery engine.
 
 use super::{
     WebhooksState,
@@ -32,6 +32,8 @@ struct Outcome {
     response_status: Option<i32>,
     response_body: String,
     error: Option<String>,
+    /// The receiver's `Retry-After`, when it sent one.
+    retry_after: Option<String>,
 }
 
 /// The first [`BODY_EXCERPT_BYTES`] of the answer, read no further, as text.
@@ -80,6 +82,7 @@ async fn post(
         response_status: None,
         response_body: String::new(),
         error: Some(error),
+        retry_after: None,
     };
     let Ok(url) = Url::parse(&row.url) else {
         return Ok(failed("the stored URL does not parse".into()));
@@ -115,11 +118,13 @@ async fn post(
         request = request.header(name, value);
     }
     let secrets = signing_secrets(state, row)?;
+    // Signed as of now, not the event's time: receivers refuse old signatures (Standard
+    // Webhooks allows five minutes), and a retry may come hours after the event.
     for (name, value) in signed_headers(
         &secrets,
         &envelope.id,
         &envelope.event_type,
-        envelope.timestamp,
+        Utc::now(),
         &body,
     ) {
         request = request.header(name, value);
@@ -129,6 +134,11 @@ async fn post(
         Err(e) => return Ok(failed(describe(&e, row.timeout_ms))),
     };
     let code = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let redirect = code.is_redirection();
     let response_body = match excerpt(response).await {
         Ok(text) => text,
@@ -137,6 +147,7 @@ async fn post(
                 response_status: Some(code.as_u16().into()),
                 response_body: String::new(),
                 error: Some(describe(&e, row.timeout_ms)),
+                retry_after,
             });
         }
     };
@@ -153,6 +164,7 @@ async fn post(
         response_status: Some(code.as_u16().into()),
         response_body,
         error,
+        retry_after,
     })
 }
 
@@ -162,6 +174,17 @@ pub async fn attempt(
     row: &SubscriptionRow,
     envelope: &Envelope,
 ) -> Result<AttemptRow, Status> {
+    Ok(attempt_delivery(state, row, envelope, None).await?.0)
+}
+
+/// [`attempt`] on behalf of a queued delivery: the attempt names it, and the receiver's
+/// `Retry-After` comes back with it.
+pub async fn attempt_delivery(
+    state: &WebhooksState,
+    row: &SubscriptionRow,
+    envelope: &Envelope,
+    delivery_id: Option<&str>,
+) -> Result<(AttemptRow, Option<String>), Status> {
     let attempted_at = Utc::now();
     let started = Instant::now();
     let outcome = post(state, row, envelope).await?;
@@ -182,11 +205,12 @@ pub async fn attempt(
         duration_ms: started.elapsed().as_millis() as i64,
         error: outcome.error,
         attempted_at,
+        delivery_id: delivery_id.map(str::to_owned),
     };
     attempts::insert(&state.db, &row.workspace_id, attempt.clone())
         .await
         .map_err(db_error("record webhook attempt"))?;
-    Ok(attempt)
+    Ok((attempt, outcome.retry_after))
 }
 
 /// Sends a `webhook.test` event to the subscription now and answers what happened.

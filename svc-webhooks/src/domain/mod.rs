@@ -2,8 +2,12 @@
 
 pub mod access;
 pub mod catalog;
+pub mod deliveries;
 pub mod delivery;
+pub mod dispatch;
 pub mod envelope;
+pub mod fanout;
+pub mod schedule;
 pub mod signature;
 pub mod ssrf;
 pub mod subscriptions;
@@ -20,6 +24,9 @@ pub struct WebhooksState {
     pub sealer: Arc<Sealer>,
     /// Which addresses webhooks may reach.
     pub targets: Arc<ssrf::TargetPolicy>,
+    /// Poked when deliveries become due (a fan-out, a manual retry), so a worker claims them
+    /// without waiting for its next poll.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// Maps a database error to an opaque internal status, logging the cause here.

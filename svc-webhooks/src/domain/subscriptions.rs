@@ -133,6 +133,8 @@ pub struct Subscription {
     pub retry: RetryConfig,
     pub verify_ssl: bool,
     pub status: String,
+    /// Why the delivery engine disabled it (its receiver answered 410), if it did.
+    pub disabled_reason: Option<String>,
     pub rate_limit_per_second: Option<i32>,
     pub headers: BTreeMap<String, String>,
     /// Until then the previous secret signs too.
@@ -160,6 +162,7 @@ impl From<&SubscriptionRow> for Subscription {
             },
             verify_ssl: row.verify_ssl,
             status: row.status.clone(),
+            disabled_reason: row.disabled_reason.clone(),
             rate_limit_per_second: row.rate_limit_per_second,
             headers: serde_json::from_str(&row.headers).unwrap_or_default(),
             previous_secret_expires_at: row
@@ -436,6 +439,7 @@ pub async fn create(
         created_at: at,
         updated_at: at,
         deleted_at: None,
+        disabled_reason: None,
     };
     store::insert(&state.db, row.clone())
         .await
@@ -472,6 +476,8 @@ pub async fn update(
     }
     if let Some(raw) = &changes.status {
         row.status = status(raw)?;
+        // A status set by hand replaces the engine's.
+        row.disabled_reason = None;
     }
     if let Some(v) = changes.rate_limit_per_second {
         row.rate_limit_per_second = Some(rate_limit(v)?);

@@ -1,5 +1,6 @@
 //! `crm.webhooks.v1.EventSinkService`: where every service's outbox relay delivers.
 
+use crate::domain::fanout;
 use crate::store::events::{self, StoredEvent};
 use chrono::{DateTime, Utc};
 use crm_platform::{PrincipalKind, error::ApiError, error::internal, principal::Principal};
@@ -10,6 +11,8 @@ use tonic::{Request, Response, Status};
 /// Implements `EventSinkService`.
 pub struct SinkApi {
     pub(crate) db: DatabaseConnection,
+    /// Wakes a delivery worker after a fan-out.
+    pub(crate) wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 fn require_service(request: &Principal) -> Result<(), Status> {
@@ -52,7 +55,7 @@ impl EventSinkService for SinkApi {
                 source: e.source,
             });
         }
-        let stored = events::store_new(&self.db, batch)
+        let stored = fanout::publish(&self.db, &self.wake, batch)
             .await
             .map_err(|e| internal("storing events", e))?;
         Ok(Response::new(pb::PublishEventsResponse {

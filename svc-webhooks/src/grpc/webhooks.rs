@@ -2,13 +2,17 @@
 //! sends and the event catalog. Thin: maps proto <-> domain and calls the domain.
 
 use super::convert::{object, string_map, strings_of_list, strings_of_struct, ts};
+use crate::domain::deliveries::{self, DeliveryQuery};
 use crate::domain::{
     WebhooksState,
     access::authorize,
     catalog, delivery,
     subscriptions::{self, NewSubscription, RetryInput, Subscription, SubscriptionChanges},
 };
-use crate::store::attempts::AttemptRow;
+use crate::store::{
+    attempts::AttemptRow,
+    deliveries::{DeliveryRow, PENDING},
+};
 use crm_platform::Principal;
 use crm_proto::webhooks::{self as pb, webhooks_service_server::WebhooksService};
 use tonic::{Request, Response, Status};
@@ -37,6 +41,7 @@ fn webhook(s: Subscription) -> pb::Webhook {
         }),
         verify_ssl: s.verify_ssl,
         status: s.status,
+        disabled_reason: s.disabled_reason,
         rate_limit_per_second: s.rate_limit_per_second,
         headers: Some(string_map(&s.headers)),
         has_secret: true,
@@ -68,6 +73,23 @@ fn attempt(a: AttemptRow) -> pb::WebhookAttempt {
         duration_ms: a.duration_ms,
         error: a.error,
         attempted_at: Some(ts(a.attempted_at)),
+        delivery_id: a.delivery_id,
+    }
+}
+
+fn delivery(d: DeliveryRow) -> pb::WebhookDelivery {
+    pb::WebhookDelivery {
+        id: d.id,
+        webhook_id: d.subscription_id,
+        event_id: d.event_id,
+        event_type: d.event_type,
+        attempt_count: d.attempt_count,
+        next_attempt_at: (d.status == PENDING).then(|| ts(d.next_attempt_at)),
+        status: d.status,
+        last_status_code: d.last_status_code,
+        last_error: d.last_error,
+        created_at: Some(ts(d.created_at)),
+        delivered_at: d.delivered_at.map(ts),
     }
 }
 
@@ -190,6 +212,50 @@ impl WebhooksService for WebhooksApi {
         let tried = delivery::test(&self.state, workspace, &request.get_ref().id).await?;
         Ok(Response::new(pb::TestWebhookResponse {
             data: Some(attempt(tried)),
+        }))
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        request: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, READ)?.to_owned();
+        let r = request.into_inner();
+        let query = DeliveryQuery {
+            status: r.status,
+            event_type: r.event_type,
+            cursor: r.cursor,
+            limit: r.limit,
+        };
+        let page = deliveries::list(&self.state, &workspace, &r.id, query).await?;
+        Ok(Response::new(pb::ListWebhookDeliveriesResponse {
+            data: page.deliveries.into_iter().map(delivery).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    async fn get_webhook_delivery(
+        &self,
+        request: Request<pb::GetWebhookDeliveryRequest>,
+    ) -> Result<Response<pb::GetWebhookDeliveryResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, READ)?;
+        let r = request.get_ref();
+        let (found, tried) = deliveries::get(&self.state, workspace, &r.id, &r.delivery_id).await?;
+        Ok(Response::new(pb::GetWebhookDeliveryResponse {
+            data: Some(delivery(found)),
+            attempts: tried.into_iter().map(attempt).collect(),
+        }))
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        request: Request<pb::RetryWebhookDeliveryRequest>,
+    ) -> Result<Response<pb::RetryWebhookDeliveryResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, WRITE)?;
+        let r = request.get_ref();
+        let queued = deliveries::retry(&self.state, workspace, &r.id, &r.delivery_id).await?;
+        Ok(Response::new(pb::RetryWebhookDeliveryResponse {
+            data: Some(delivery(queued)),
         }))
     }
 

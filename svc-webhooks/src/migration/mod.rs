@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 pub(crate) mod m0001_received_events;
 pub(crate) mod m0002_subscriptions;
+pub(crate) mod m0003_deliveries;
 
 /// Runs svc-webhooks's migrations.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_received_events::Migration),
             Box::new(m0002_subscriptions::Migration),
+            Box::new(m0003_deliveries::Migration),
         ]
     }
 }

@@ -1,7 +1,9 @@
 //! `webhook_attempts`: one row per try to deliver an event to a subscription (test sends
 //! today, the delivery engine's tries later).
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, IntoActiveModel};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+};
 
 pub use entity::Model as AttemptRow;
 
@@ -24,6 +26,8 @@ pub mod entity {
         pub duration_ms: i64,
         pub error: Option<String>,
         pub attempted_at: DateTimeUtc,
+        /// The delivery this attempt belongs to; none for test sends.
+        pub delivery_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -43,4 +47,20 @@ pub async fn insert<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The attempts of one delivery of the workspace, oldest first.
+pub async fn of_delivery<C: ConnectionTrait>(
+    db: &C,
+    workspace_id: &str,
+    delivery_id: &str,
+) -> Result<Vec<AttemptRow>, DbErr> {
+    use entity::Column as A;
+    entity::Entity::find()
+        .filter(A::WorkspaceId.eq(workspace_id))
+        .filter(A::DeliveryId.eq(delivery_id))
+        .order_by_asc(A::AttemptedAt)
+        .order_by_asc(A::Id)
+        .all(db)
+        .await
 }

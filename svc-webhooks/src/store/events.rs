@@ -21,40 +21,66 @@ pub struct StoredEvent {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// Stores events not seen before; returns how many were new.
-pub async fn store_new(db: &DatabaseConnection, events: Vec<StoredEvent>) -> Result<u64, DbErr> {
-    if events.is_empty() {
-        return Ok(0);
-    }
-    let received_at = Utc::now();
+/// Stores an event unless one with its id is stored already; true when it was new.
+pub async fn insert_if_new<Db: ConnectionTrait>(
+    db: &Db,
+    e: &StoredEvent,
+    received_at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let mut insert = Query::insert();
-    insert.into_table(T::Table).columns([
-        T::Id,
-        T::WorkspaceId,
-        T::EventType,
-        T::AggregateType,
-        T::AggregateId,
-        T::Payload,
-        T::Source,
-        T::OccurredAt,
-        T::ReceivedAt,
-    ]);
-    for e in events {
-        insert.values_panic([
-            e.id.into(),
-            e.workspace_id.into(),
-            e.event_type.into(),
-            e.aggregate_type.into(),
-            e.aggregate_id.into(),
-            e.payload.into(),
-            e.source.into(),
+    insert
+        .into_table(T::Table)
+        .columns([
+            T::Id,
+            T::WorkspaceId,
+            T::EventType,
+            T::AggregateType,
+            T::AggregateId,
+            T::Payload,
+            T::Source,
+            T::OccurredAt,
+            T::ReceivedAt,
+        ])
+        .values_panic([
+            e.id.clone().into(),
+            e.workspace_id.clone().into(),
+            e.event_type.clone().into(),
+            e.aggregate_type.clone().into(),
+            e.aggregate_id.clone().into(),
+            e.payload.clone().into(),
+            e.source.clone().into(),
             e.occurred_at.into(),
             received_at.into(),
-        ]);
-    }
-    insert.on_conflict(OnConflict::column(T::Id).do_nothing().to_owned());
-    let result = db.execute(&insert).await?;
-    Ok(result.rows_affected())
+        ])
+        .on_conflict(OnConflict::column(T::Id).do_nothing().to_owned());
+    Ok(db.execute(&insert).await?.rows_affected() == 1)
+}
+
+/// One event of the workspace.
+pub async fn find<Db: ConnectionTrait>(
+    db: &Db,
+    workspace_id: &str,
+    id: &str,
+) -> Result<Option<StoredEvent>, DbErr> {
+    let mut select = Query::select();
+    select
+        .columns([
+            T::Id,
+            T::WorkspaceId,
+            T::EventType,
+            T::AggregateType,
+            T::AggregateId,
+            T::Payload,
+            T::Source,
+            T::OccurredAt,
+        ])
+        .from(T::Table)
+        .and_where(Expr::col(T::WorkspaceId).eq(workspace_id))
+        .and_where(Expr::col(T::Id).eq(id));
+    let backend = db.get_database_backend();
+    StoredEvent::find_by_statement(backend.build(&select))
+        .one(db)
+        .await
 }
 
 /// A workspace's events, oldest first.

@@ -2,5 +2,6 @@
 //! except the event sink's, whose callers are services naming the workspace in each event.
 
 pub mod attempts;
+pub mod deliveries;
 pub mod events;
 pub mod subscriptions;

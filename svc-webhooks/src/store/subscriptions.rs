@@ -37,6 +37,8 @@ pub mod entity {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub deleted_at: Option<DateTimeUtc>,
+        /// Why the delivery engine disabled it, if it did.
+        pub disabled_reason: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -96,6 +98,40 @@ pub async fn save<C2: ConnectionTrait>(
     active.created_at = ActiveValue::NotSet;
     E::update_many()
         .set(active)
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The workspace's active, live subscriptions (those events fan out to).
+pub async fn active<C2: ConnectionTrait>(
+    db: &C2,
+    workspace_id: &str,
+) -> Result<Vec<SubscriptionRow>, DbErr> {
+    E::find()
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::DeletedAt.is_null())
+        .filter(C::Status.eq("active"))
+        .all(db)
+        .await
+}
+
+/// Disables a subscription of the workspace, saying why.
+pub async fn disable<C2: ConnectionTrait>(
+    db: &C2,
+    workspace_id: &str,
+    id: &str,
+    reason: &str,
+) -> Result<(), DbErr> {
+    E::update_many()
+        .col_expr(C::Status, sea_orm::sea_query::Expr::value("disabled"))
+        .col_expr(C::DisabledReason, sea_orm::sea_query::Expr::value(reason))
+        .col_expr(
+            C::UpdatedAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
         .filter(C::WorkspaceId.eq(workspace_id))
         .filter(C::Id.eq(id))
         .exec(db)

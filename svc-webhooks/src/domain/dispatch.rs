@@ -1,0 +1,297 @@
+//! The delivery workers: they claim due deliveries with a lease, send each through
+//! [`delivery::attempt_delivery`], and record the outcome (delivered, the next try, failed,
+//! or the subscription disabled on a 410).
+//!
+//! Capacity is shared by the workers of a process: at most `in_flight` sends at once, and at
+//! most `in_flight_per_webhook` to one subscription, so a slow receiver holds only its own
+//! share and never starves the others.
+
+use super::{
+    WebhooksState,
+    delivery::{self, DELIVERED as ANSWERED_2XX},
+    envelope::Envelope,
+    fanout::WAKE_CHANNEL,
+    schedule::{self, Plan},
+    subscriptions::Subscription,
+};
+use crate::store::{
+    deliveries::{self, CANCELLED, DELIVERED, DeliveryRow, FAILED},
+    events, subscriptions,
+};
+use chrono::Utc;
+use sea_orm::{DatabaseBackend, TransactionTrait};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use tokio::{sync::Semaphore, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// How often workers look for due deliveries when nothing wakes them.
+const POLL: Duration = Duration::from_millis(500);
+/// How long a claim holds a delivery: the longest receiver timeout (30 s) plus a margin for
+/// DNS and recording. A worker that dies mid-send frees its deliveries when it runs out.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// How much the workers of one process may do at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Worker loops.
+    pub workers: usize,
+    /// Sends in flight across all subscriptions.
+    pub in_flight: usize,
+    /// Sends in flight to one subscription.
+    pub in_flight_per_webhook: usize,
+}
+
+/// What the workers of a process share.
+struct Dispatcher {
+    state: WebhooksState,
+    limits: Limits,
+    sends: Arc<Semaphore>,
+    per_webhook: Mutex<HashMap<String, usize>>,
+}
+
+/// One send's place in its subscription's share, given back when dropped.
+struct Slot {
+    dispatcher: Arc<Dispatcher>,
+    subscription_id: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.dispatcher.per_webhook.lock().expect("not poisoned");
+        if let Some(n) = counts.get_mut(&self.subscription_id) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.subscription_id);
+            }
+        }
+    }
+}
+
+/// Starts the workers; each stops (abandoning its in-flight sends, whose leases expire and
+/// are claimed again) when `shutdown` fires.
+pub fn spawn(
+    state: WebhooksState,
+    limits: Limits,
+    shutdown: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let dispatcher = Arc::new(Dispatcher {
+        state,
+        limits,
+        sends: Arc::new(Semaphore::new(limits.in_flight.max(1))),
+        per_webhook: Mutex::default(),
+    });
+    let mut tasks: Vec<_> = (0..limits.workers)
+        .map(|n| {
+            let span = tracing::info_span!("webhook_worker", worker = n);
+            tokio::spawn(dispatcher.clone().run(shutdown.clone()).instrument(span))
+        })
+        .collect();
+    if limits.workers > 0 && dispatcher.state.db.get_database_backend() == DatabaseBackend::Postgres
+    {
+        let span = tracing::info_span!("webhook_listener");
+        tasks.push(tokio::spawn(
+            listen(dispatcher.state.clone(), shutdown).instrument(span),
+        ));
+    }
+    tasks
+}
+
+/// On Postgres, wakes this process's workers when any process fans out (`NOTIFY`), so
+/// deliveries queued elsewhere start without waiting for the next poll. The poll stays as
+/// the safety net if the listener's connection drops.
+async fn listen(state: WebhooksState, shutdown: CancellationToken) {
+    use sea_orm::sqlx::postgres::PgListener;
+    let connected = async {
+        let mut listener =
+            PgListener::connect_with(state.db.get_postgres_connection_pool()).await?;
+        listener.listen(WAKE_CHANNEL).await?;
+        Ok::<_, sea_orm::sqlx::Error>(listener)
+    };
+    let mut listener = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        connected = connected => match connected {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN failed; workers rely on polling");
+                return;
+            }
+        },
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = listener.recv() => match received {
+                Ok(_) => state.wake.notify_one(),
+                Err(e) => {
+                    // recv reconnects on the next call; pause so a down database is not spun on.
+                    tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                    tokio::time::sleep(POLL).await;
+                }
+            },
+        }
+    }
+}
+
+impl Dispatcher {
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut sends = JoinSet::new();
+        loop {
+            while sends.try_join_next().is_some() {}
+            if let Err(e) = self.clone().claim_and_send(&mut sends).await {
+                tracing::warn!(error = %e, "claiming webhook deliveries failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.state.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                // A finished send frees capacity: look again.
+                Some(_) = sends.join_next(), if !sends.is_empty() => {}
+            }
+        }
+        sends.abort_all();
+        while sends.join_next().await.is_some() {}
+    }
+
+    /// The subscriptions at their share, whose deliveries are left for later.
+    fn busy(&self) -> Vec<String> {
+        let counts = self.per_webhook.lock().expect("not poisoned");
+        counts
+            .iter()
+            .filter(|(_, n)| **n >= self.limits.in_flight_per_webhook.max(1))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// A place in the subscription's share, unless it is full.
+    fn slot(self: &Arc<Self>, subscription_id: &str) -> Option<Slot> {
+        let mut counts = self.per_webhook.lock().expect("not poisoned");
+        let n = counts.entry(subscription_id.to_owned()).or_default();
+        if *n >= self.limits.in_flight_per_webhook.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            dispatcher: self.clone(),
+            subscription_id: subscription_id.to_owned(),
+        })
+    }
+
+    async fn claim_and_send(
+        self: Arc<Self>,
+        sends: &mut JoinSet<()>,
+    ) -> Result<(), sea_orm::DbErr> {
+        let free = self.sends.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let claimed = deliveries::claim_due_across_workspaces(
+            &self.state.db,
+            now,
+            now + LEASE,
+            free as u64,
+            &self.busy(),
+        )
+        .await?;
+        for row in claimed {
+            let permit = self.sends.clone().try_acquire_owned().ok();
+            let slot = self.slot(&row.subscription_id);
+            let (Some(permit), Some(slot)) = (permit, slot) else {
+                // Another worker took the capacity meanwhile, or several rows of one
+                // subscription came at once: give the row back for a later round.
+                deliveries::release_across_workspaces(&self.state.db, &row.id).await?;
+                continue;
+            };
+            let state = self.state.clone();
+            let span = tracing::info_span!("webhook_delivery", delivery_id = %row.id);
+            sends.spawn(
+                async move {
+                    let id = row.id.clone();
+                    if let Err(e) = deliver(&state, row).await {
+                        // The lease runs out and the delivery is claimed again.
+                        tracing::warn!(delivery_id = %id, error = %e, "webhook delivery failed");
+                    }
+                    drop((permit, slot));
+                }
+                .instrument(span),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Sends one claimed delivery and records what came of it.
+async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<()> {
+    let db = &state.db;
+    let ws = row.workspace_id.clone();
+    let subscription = subscriptions::find(db, &ws, &row.subscription_id).await?;
+    let Some(subscription) = subscription.filter(|s| s.status == "active") else {
+        row.status = CANCELLED.to_owned();
+        row.last_error = Some("the webhook was disabled or deleted".to_owned());
+        deliveries::save(db, &ws, row).await?;
+        return Ok(());
+    };
+    let Some(event) = events::find(db, &ws, &row.event_id).await? else {
+        row.status = FAILED.to_owned();
+        row.last_error = Some("the event is no longer stored".to_owned());
+        deliveries::save(db, &ws, row).await?;
+        return Ok(());
+    };
+    let envelope = Envelope {
+        data: serde_json::from_str(&event.payload)
+            .unwrap_or(serde_json::Value::String(event.payload)),
+        id: event.id,
+        event_type: event.event_type,
+        timestamp: event.occurred_at,
+    };
+    let (attempt, retry_after) =
+        delivery::attempt_delivery(state, &subscription, &envelope, Some(&row.id))
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+    let now = Utc::now();
+    row.attempt_count += 1;
+    row.last_status_code = attempt.response_status;
+    row.last_error = attempt.error.clone();
+    if attempt.status == ANSWERED_2XX {
+        row.status = DELIVERED.to_owned();
+        row.delivered_at = Some(now);
+        deliveries::save(db, &ws, row).await?;
+        return Ok(());
+    }
+    if attempt.response_status == Some(410) {
+        // The receiver says the endpoint is gone for good: stop sending to it at all.
+        let reason = format!(
+            "the receiver answered 410 Gone at {}; re-enable the webhook once its URL works",
+            now.to_rfc3339()
+        );
+        row.status = CANCELLED.to_owned();
+        let txn = db.begin().await?;
+        subscriptions::disable(&txn, &ws, &subscription.id, &reason).await?;
+        deliveries::save(&txn, &ws, row).await?;
+        deliveries::cancel_pending(&txn, &ws, &subscription.id, &reason).await?;
+        txn.commit().await?;
+        tracing::info!(webhook_id = %subscription.id, "webhook disabled: its receiver answered 410");
+        return Ok(());
+    }
+    let plan = Plan::of(Subscription::from(&subscription).retry);
+    let wait = plan.wait(row.attempt_count, &mut rand::rng());
+    match wait {
+        None => row.status = FAILED.to_owned(),
+        Some(mut wait) => {
+            // A busy receiver may ask for more time (never less than the schedule's).
+            if matches!(attempt.response_status, Some(429 | 503))
+                && let Some(asked) = retry_after.and_then(|v| schedule::retry_after(&v, now))
+            {
+                wait = wait.max(asked);
+            }
+            row.next_attempt_at = now + wait;
+        }
+    }
+    deliveries::save(db, &ws, row).await?;
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! `webhook_deliveries`: the delivery queue, one row per (event, subscription). The
+//! workers' queries (claiming, finishing) span workspaces and are named so; every other
+//! query takes the workspace id first.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, LockBehavior, LockType},
+};
+
+pub use entity::Model as DeliveryRow;
+
+/// Waiting for its next attempt (or being attempted, while leased).
+pub const PENDING: &str = "pending";
+/// The receiver answered 2xx.
+pub const DELIVERED: &str = "delivered";
+/// Every attempt failed.
+pub const FAILED: &str = "failed";
+/// Stopped without being delivered: the subscription was disabled or deleted.
+pub const CANCELLED: &str = "cancelled";
+
+/// The SeaORM entity (see the migration for what each column means).
+pub mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub workspace_id: String,
+        pub subscription_id: String,
+        pub event_id: String,
+        pub event_type: String,
+        pub status: String,
+        pub attempt_count: i32,
+        pub next_attempt_at: DateTimeUtc,
+        pub locked_until: Option<DateTimeUtc>,
+        pub last_status_code: Option<i32>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub delivered_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{Column as C, Entity as E};
+
+/// Queues new deliveries (inside the transaction that stored their event).
+pub async fn insert_many<Db: ConnectionTrait>(
+    db: &Db,
+    rows: Vec<DeliveryRow>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    E::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+fn due(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(C::Status.eq(PENDING))
+        .add(C::NextAttemptAt.lte(now))
+        .add(
+            Condition::any()
+                .add(C::LockedUntil.is_null())
+                .add(C::LockedUntil.lt(now)),
+        )
+}
+
+/// Leases up to `limit` due deliveries of any workspace until `lease_until`, skipping the
+/// subscriptions in `busy`. On Postgres the rows are locked with `SKIP LOCKED`, so workers
+/// of several processes never claim the same row; on SQLite (one writer) each row is taken
+/// by a conditional update, which only one claimer can win.
+pub async fn claim_due_across_workspaces(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u64,
+    busy: &[String],
+) -> Result<Vec<DeliveryRow>, DbErr> {
+    let mut select = E::find().filter(due(now));
+    if !busy.is_empty() {
+        select = select.filter(C::SubscriptionId.is_not_in(busy.iter().cloned()));
+    }
+    let select = select
+        .order_by_asc(C::NextAttemptAt)
+        .order_by_asc(C::Id)
+        .limit(limit);
+    let mut claimed = Vec::new();
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        let txn = db.begin().await?;
+        let rows = select
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if !rows.is_empty() {
+            E::update_many()
+                .col_expr(C::LockedUntil, Expr::value(lease_until))
+                .filter(C::Id.is_in(rows.iter().map(|r| r.id.clone())))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        claimed = rows;
+    } else {
+        for row in select.all(db).await? {
+            let won = E::update_many()
+                .col_expr(C::LockedUntil, Expr::value(lease_until))
+                .filter(C::Id.eq(row.id.clone()))
+                .filter(due(now))
+                .exec(db)
+                .await?
+                .rows_affected
+                == 1;
+            if won {
+                claimed.push(row);
+            }
+        }
+    }
+    for row in &mut claimed {
+        row.locked_until = Some(lease_until);
+    }
+    Ok(claimed)
+}
+
+/// Gives a leased delivery back without an attempt (its subscription is at its cap).
+pub async fn release_across_workspaces(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
+    E::update_many()
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Writes a delivery's state after an attempt and drops its lease.
+pub async fn save<Db: ConnectionTrait>(
+    db: &Db,
+    workspace_id: &str,
+    row: DeliveryRow,
+) -> Result<(), DbErr> {
+    E::update_many()
+        .col_expr(C::Status, Expr::value(row.status))
+        .col_expr(C::AttemptCount, Expr::value(row.attempt_count))
+        .col_expr(C::NextAttemptAt, Expr::value(row.next_attempt_at))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LastStatusCode, Expr::value(row.last_status_code))
+        .col_expr(C::LastError, Expr::value(row.last_error))
+        .col_expr(C::DeliveredAt, Expr::value(row.delivered_at))
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::Id.eq(row.id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Cancels the subscription's pending deliveries; returns how many.
+pub async fn cancel_pending<Db: ConnectionTrait>(
+    db: &Db,
+    workspace_id: &str,
+    subscription_id: &str,
+    why: &str,
+) -> Result<u64, DbErr> {
+    Ok(E::update_many()
+        .col_expr(C::Status, Expr::value(CANCELLED))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LastError, Expr::value(why))
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::SubscriptionId.eq(subscription_id))
+        .filter(C::Status.eq(PENDING))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Queues a finished delivery of the workspace again, due `now`; false when it is pending
+/// (or gone).
+pub async fn requeue<Db: ConnectionTrait>(
+    db: &Db,
+    workspace_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(E::update_many()
+        .col_expr(C::Status, Expr::value(PENDING))
+        .col_expr(C::NextAttemptAt, Expr::value(now))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::DeliveredAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::Id.eq(id))
+        .filter(C::Status.ne(PENDING))
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// One delivery of the workspace's subscription.
+pub async fn find<Db: ConnectionTrait>(
+    db: &Db,
+    workspace_id: &str,
+    subscription_id: &str,
+    id: &str,
+) -> Result<Option<DeliveryRow>, DbErr> {
+    E::find()
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::SubscriptionId.eq(subscription_id))
+        .filter(C::Id.eq(id))
+        .one(db)
+        .await
+}
+
+/// What a deliveries list is narrowed to.
+pub struct DeliveryFilter<'a> {
+    pub status: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    /// Only deliveries older than this one (ids are UUID v7, so they sort by creation).
+    pub before_id: Option<&'a str>,
+}
+
+/// A subscription's deliveries, newest first.
+pub async fn list<Db: ConnectionTrait>(
+    db: &Db,
+    workspace_id: &str,
+    subscription_id: &str,
+    filter: DeliveryFilter<'_>,
+    limit: u64,
+) -> Result<Vec<DeliveryRow>, DbErr> {
+    let mut select = E::find()
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::SubscriptionId.eq(subscription_id));
+    if let Some(status) = filter.status {
+        select = select.filter(C::Status.eq(status));
+    }
+    if let Some(event_type) = filter.event_type {
+        select = select.filter(C::EventType.eq(event_type));
+    }
+    if let Some(before) = filter.before_id {
+        select = select.filter(C::Id.lt(before));
+    }
+    select.order_by_desc(C::Id).limit(limit).all(db).await
+}

@@ -4,7 +4,8 @@
 //! are stored once each), and it holds the outgoing webhook subscriptions: their signing
 //! secrets (sealed under `CRM_DATA_KEY`), the event catalog and test sends, and the delivery
 //! engine: each stored event fans out to the matching subscriptions, and workers send,
-//! retry and record. Incoming hooks and triggers build on them in later slices.
+//! retry and record. Field-change triggers (seed 004) become events of their own, fanned out
+//! the same way. Incoming hooks build on them in a later slice.
 
 mod domain;
 mod grpc;
@@ -14,7 +15,7 @@ mod store;
 use crm_platform::{Secret, principal::PrincipalVerifier, sealed::Sealer, server::serve_grpc};
 use crm_proto::webhooks::{
     event_sink_service_server::EventSinkServiceServer,
-    webhooks_service_server::WebhooksServiceServer,
+    trigger_service_server::TriggerServiceServer, webhooks_service_server::WebhooksServiceServer,
 };
 use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,7 @@ impl Default for Config {
 pub const SERVICE_NAMES: &[&str] = &[
     "crm.webhooks.v1.WebhooksService",
     "crm.webhooks.v1.EventSinkService",
+    "crm.webhooks.v1.TriggerService",
 ];
 
 /// Runs svc-webhooks on `listener` until `shutdown` fires.
@@ -110,6 +112,12 @@ pub async fn serve(
         router
             .add_service(WebhooksServiceServer::with_interceptor(
                 grpc::webhooks::WebhooksApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(TriggerServiceServer::with_interceptor(
+                grpc::triggers::TriggerApi {
                     state: state.clone(),
                 },
                 verifier.interceptor(),

@@ -34,5 +34,6 @@ mod tags;
 mod text_input;
 mod usage_logs;
 mod webhook_deliveries;
+mod webhook_triggers;
 mod webhooks;
 mod workspaces;

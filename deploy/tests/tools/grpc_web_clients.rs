@@ -19,7 +19,7 @@ use tonic_health::pb::{
 };
 
 /// Every service a caller outside can use, as reflection must list it.
-const PUBLIC_SERVICES: [&str; 11] = [
+const PUBLIC_SERVICES: [&str; 12] = [
     "crm.auth.v1.AuthService",
     "crm.auth.v1.ApiKeyService",
     "crm.auth.v1.ApiClientService",
@@ -31,6 +31,7 @@ const PUBLIC_SERVICES: [&str; 11] = [
     "crm.pipeline.v1.ContactService",
     "crm.pipeline.v1.TagService",
     "crm.webhooks.v1.WebhooksService",
+    "crm.webhooks.v1.TriggerService",
 ];
 /// The standard services the gateway answers itself.
 const STANDARD_SERVICES: [&str; 3] = [

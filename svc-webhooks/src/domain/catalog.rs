@@ -1,6 +1,7 @@
-//! The event catalog: every event type the services emit (svc-pipeline's outbox) and
-//! `webhook.test`, each with a description, a JSON schema of the envelope's `data` and an
-//! example. Subscriptions name types from here, or patterns over them (`opportunity.*`, `*`).
+//! The event catalog: every event type the services emit (svc-pipeline's outbox), the
+//! field-change triggers' `contact.field_changed` and `webhook.test`, each with a
+//! description, a JSON schema of the envelope's `data` and an example. Subscriptions name
+//! types from here, or patterns over them (`opportunity.*`, `*`).
 
 use serde_json::{Map, Value, json};
 
@@ -283,6 +284,24 @@ pub fn event_types() -> Vec<EventType> {
             "A tag was renamed or recolored (records carrying it follow).",
         ),
         tag("tag.deleted", "A tag was removed from the catalog."),
+        EventType {
+            name: "contact.field_changed",
+            description: "A contact's field changed, as reported to `POST /api/triggers/webhooks/contact-field-changed` (or the bulk form); the envelope's `id` is the answer's `taskId`.",
+            schema: json!({
+                "type": "object",
+                "properties": {
+                    "contactId": {"type": "string", "format": "uuid"},
+                    "fieldName": {"type": "string"},
+                    "oldValue": {"description": "Any JSON value; null when not reported."},
+                    "newValue": {"description": "Any JSON value; null when not reported."},
+                    "changedAt": {"type": "string", "format": "date-time"},
+                },
+                "required": ["contactId", "fieldName", "oldValue", "newValue", "changedAt"],
+            }),
+            example: json!({"contactId": "8d0f7a4e-3b7c-4a55-9d61-2f7f3c1f9a10",
+                            "fieldName": "lead_status", "oldValue": "new",
+                            "newValue": "qualified", "changedAt": "2025-05-29T10:30:00.000Z"}),
+        },
         EventType {
             name: TEST_EVENT,
             description: "Sent by `POST /api/v1/webhooks/{id}/test` to check a receiver; never by a change.",

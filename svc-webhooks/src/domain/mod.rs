@@ -11,6 +11,7 @@ pub mod schedule;
 pub mod signature;
 pub mod ssrf;
 pub mod subscriptions;
+pub mod triggers;
 
 use crm_platform::{error::internal, sealed::Sealer};
 use std::sync::Arc;

@@ -77,3 +77,28 @@ pub fn ts(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
         nanos: at.timestamp_subsec_nanos() as i32,
     }
 }
+
+/// A protobuf `Value` as JSON (the reverse of [`value`]). Whole numbers come back as
+/// integers, so `3` stays `3` rather than `3.0` in what receivers get.
+pub fn json_of_value(v: Value) -> serde_json::Value {
+    match v.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(b),
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+            serde_json::Value::from(n as i64)
+        }
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(n)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s),
+        Some(Kind::ListValue(l)) => {
+            serde_json::Value::Array(l.values.into_iter().map(json_of_value).collect())
+        }
+        Some(Kind::StructValue(s)) => serde_json::Value::Object(
+            s.fields
+                .into_iter()
+                .map(|(k, v)| (k, json_of_value(v)))
+                .collect(),
+        ),
+    }
+}

@@ -2,4 +2,5 @@
 
 mod convert;
 pub mod sink;
+pub mod triggers;
 pub mod webhooks;

@@ -127,6 +127,15 @@ fn sqlite_parent_dir(url: &str) -> Option<&str> {
     Path::new(path).parent()?.to_str().filter(|p| !p.is_empty())
 }
 
+/// True when `e` is a unique-constraint violation (on Postgres or SQLite): the store's sign
+/// that a value another row holds was asked for again.
+pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, Statement};

@@ -13,9 +13,10 @@ use crate::store::{
     invitation as store, members,
 };
 use chrono::{DateTime, Duration, Utc};
+use crm_platform::db::is_unique_violation;
 use crm_platform::{Principal, PrincipalKind, error::ApiError};
 use rand::RngCore;
-use sea_orm::{ActiveValue::Set, SqlErr, TransactionTrait};
+use sea_orm::ActiveValue::Set;
 use serde_json::json;
 use tonic::Status;
 
@@ -94,7 +95,7 @@ pub async fn create(
         .into());
     }
     let token = new_token();
-    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    let txn = audit::begin(state).await?;
     let invitation = store::insert(
         &txn,
         invitations::ActiveModel {
@@ -113,8 +114,8 @@ pub async fn create(
     )
     .await
     .map_err(db_error("insert invitation"))?;
-    audit::record(
-        &txn,
+    audit::commit_with(
+        txn,
         principal,
         &caller.workspace_id,
         audit::Change {
@@ -124,9 +125,7 @@ pub async fn create(
             details: json!({"email": email, "role": invited.as_str()}),
         },
     )
-    .await
-    .map_err(db_error("audit"))?;
-    txn.commit().await.map_err(db_error("commit"))?;
+    .await?;
     Ok(Created { invitation, token })
 }
 
@@ -174,7 +173,7 @@ pub async fn revoke(
         .map_err(db_error("find invitation"))?
         .ok_or_else(not_found)?;
     let now = super::now();
-    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    let txn = audit::begin(state).await?;
     if !store::mark_revoked(&txn, &caller.workspace_id, &id, now)
         .await
         .map_err(db_error("revoke invitation"))?
@@ -187,8 +186,8 @@ pub async fn revoke(
         .with_meta(crm_platform::error::HTTP_STATUS_KEY, "409")
         .into());
     }
-    audit::record(
-        &txn,
+    audit::commit_with(
+        txn,
         principal,
         &caller.workspace_id,
         audit::Change {
@@ -198,9 +197,7 @@ pub async fn revoke(
             details: json!({"email": invitation.email}),
         },
     )
-    .await
-    .map_err(db_error("audit"))?;
-    txn.commit().await.map_err(db_error("commit"))?;
+    .await?;
     store::get(&state.db, &caller.workspace_id, &id)
         .await
         .map_err(db_error("find invitation"))?
@@ -255,13 +252,13 @@ pub async fn accept(
     }
     let invitee = invitee(state, principal, &invitation, &input).await?;
     let role = Role::parse(&invitation.role)?;
-    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    let txn = audit::begin(state).await?;
     let user = match invitee {
         Invitee::Existing(user) => user,
         Invitee::New { name, hash } => {
             match members::insert_user(&txn, &invitation.email, &name, &hash).await {
                 Ok(user) => user,
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(e) if is_unique_violation(&e) => {
                     return Err(ApiError::already_exists(
                         "an account with this email was just created; send its password",
                     )
@@ -280,7 +277,7 @@ pub async fn accept(
     match members::insert_membership(&txn, &invitation.workspace_id, &user.id, role.as_str()).await
     {
         Ok(_) => {}
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        Err(e) if is_unique_violation(&e) => {
             return Err(
                 ApiError::already_exists("you are already a member of this workspace").into(),
             );
@@ -289,8 +286,8 @@ pub async fn accept(
     }
     let mut actor = principal.clone();
     actor.subject = user.id.clone();
-    audit::record(
-        &txn,
+    audit::commit_with(
+        txn,
         &actor,
         &invitation.workspace_id,
         audit::Change {
@@ -300,9 +297,7 @@ pub async fn accept(
             details: json!({"invitation_id": invitation.id, "email": invitation.email, "role": role.as_str()}),
         },
     )
-    .await
-    .map_err(db_error("audit"))?;
-    txn.commit().await.map_err(db_error("commit"))?;
+    .await?;
     announce_member(state, &invitation.workspace_id, &user.id).await;
     let workspace = members::workspace(&state.db, &invitation.workspace_id)
         .await

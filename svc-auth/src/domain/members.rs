@@ -14,7 +14,7 @@ use crate::store::{
     members, workspace as lookups,
 };
 use crm_platform::{Principal, error::ApiError};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use serde_json::json;
 use tonic::Status;
 
@@ -51,7 +51,7 @@ async fn begin_change(
     caller: &MemberCaller,
     target: &str,
 ) -> Result<(DatabaseTransaction, Role, Role), Status> {
-    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    let txn = audit::begin(state).await?;
     members::lock_workspace(&txn, &caller.workspace_id)
         .await
         .map_err(db_error("lock workspace"))?;
@@ -135,8 +135,8 @@ pub async fn remove(
     members::delete_membership(&txn, &caller.workspace_id, &target)
         .await
         .map_err(db_error("delete membership"))?;
-    audit::record(
-        &txn,
+    audit::commit_with(
+        txn,
         principal,
         &caller.workspace_id,
         audit::Change {
@@ -146,9 +146,7 @@ pub async fn remove(
             details: json!({"role": current.as_str()}),
         },
     )
-    .await
-    .map_err(db_error("audit"))?;
-    txn.commit().await.map_err(db_error("commit"))?;
+    .await?;
     announce_member(state, &caller.workspace_id, &target).await;
     tracing::info!(workspace_id = %caller.workspace_id, user_id = %target, "member removed");
     Ok(target)
@@ -181,8 +179,8 @@ pub async fn transfer_ownership(
     )
     .await
     .map_err(db_error("set role"))?;
-    audit::record(
-        &txn,
+    audit::commit_with(
+        txn,
         principal,
         &caller.workspace_id,
         audit::Change {
@@ -192,9 +190,7 @@ pub async fn transfer_ownership(
             details: json!({"from_user_id": caller.user_id, "previous_role": current.as_str()}),
         },
     )
-    .await
-    .map_err(db_error("audit"))?;
-    txn.commit().await.map_err(db_error("commit"))?;
+    .await?;
     announce_member(state, &caller.workspace_id, &target).await;
     announce_member(state, &caller.workspace_id, &caller.user_id).await;
     lookups::members(&state.db, &caller.workspace_id).await

@@ -7,8 +7,9 @@ use crate::store::{
     entities::{users, workspaces as workspace_rows},
     members, workspace as store,
 };
+use crm_platform::db::is_unique_violation;
 use crm_platform::{Principal, PrincipalKind, error::ApiError, jwt::Claims};
-use sea_orm::{SqlErr, TransactionTrait};
+use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
@@ -213,7 +214,7 @@ pub async fn register(state: &AuthState, input: Registration) -> Result<Session,
     // The unique email decides a race between two sign-ups of one address.
     let user = match members::insert_user(&txn, &email, &name, &hash).await {
         Ok(user) => user,
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+        Err(e) if is_unique_violation(&e) => {
             return Err(taken());
         }
         Err(e) => return Err(db_error("insert user")(e)),

@@ -10,7 +10,7 @@ use crate::store::{
     members, workspace as lookups,
 };
 use crm_platform::{Principal, PrincipalKind, error::ApiError};
-use sea_orm::{ActiveValue::Set, IntoActiveModel, TransactionTrait};
+use sea_orm::{ActiveValue::Set, IntoActiveModel};
 use serde_json::json;
 use tonic::Status;
 
@@ -107,15 +107,15 @@ pub async fn create(
     let name = name(settings.name.as_deref().unwrap_or_default())?;
     let tz = timezone(settings.timezone.as_deref().unwrap_or("UTC"))?;
     let cur = currency(settings.default_currency.as_deref().unwrap_or("USD"))?;
-    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    let txn = audit::begin(state).await?;
     let workspace = members::insert_workspace(&txn, &name, &tz, &cur)
         .await
         .map_err(db_error("insert workspace"))?;
     let membership = members::insert_membership(&txn, &workspace.id, &user_id, "owner")
         .await
         .map_err(db_error("insert membership"))?;
-    audit::record(
-        &txn,
+    audit::commit_with(
+        txn,
         principal,
         &workspace.id,
         audit::Change {
@@ -125,9 +125,7 @@ pub async fn create(
             details: json!({"name": name}),
         },
     )
-    .await
-    .map_err(db_error("audit"))?;
-    txn.commit().await.map_err(db_error("commit"))?;
+    .await?;
     tracing::info!(workspace_id = %workspace.id, "workspace created");
     Ok(Membership {
         workspace,
@@ -196,12 +194,12 @@ pub async fn update(
         active.default_currency = Set(v);
     }
     active.updated_at = Set(Some(super::now()));
-    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    let txn = audit::begin(state).await?;
     members::save_workspace(&txn, active)
         .await
         .map_err(db_error("update workspace"))?;
-    audit::record(
-        &txn,
+    audit::commit_with(
+        txn,
         principal,
         &caller.workspace_id,
         audit::Change {
@@ -211,9 +209,7 @@ pub async fn update(
             details: serde_json::Value::Object(changed),
         },
     )
-    .await
-    .map_err(db_error("audit"))?;
-    txn.commit().await.map_err(db_error("commit"))?;
+    .await?;
     load(state, &caller).await
 }
 

@@ -37,10 +37,4 @@ pub(crate) fn contains_ignoring_case(
     Expr::expr(Func::lower(Expr::col(column))).like(contains_pattern(needle))
 }
 
-/// True when `e` is a unique-constraint violation (on Postgres or SQLite).
-pub(crate) fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}
+pub(crate) use crm_platform::db::is_unique_violation;

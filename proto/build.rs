@@ -10,6 +10,7 @@ const FILES: &[&str] = &[
     "crm/pipeline/v1/pipeline.proto",
     "crm/metrics/v1/metrics.proto",
     "crm/webhooks/v1/webhooks.proto",
+    "crm/webhooks/v1/incoming.proto",
     "crm/messaging/v1/messaging.proto",
 ];
 

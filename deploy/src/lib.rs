@@ -33,6 +33,12 @@ pub struct StackConfig {
     /// IPs and CIDRs webhooks may be sent to besides public addresses
     /// (`CRM_WEBHOOKS__ALLOW_TARGETS`, comma-separated).
     pub webhooks_allow_targets: Vec<String>,
+    /// Days svc-webhooks keeps stored events, attempts and finished deliveries
+    /// (`CRM_WEBHOOKS__RETENTION_DAYS`, default 30; 0 keeps them forever).
+    pub webhooks_retention_days: u32,
+    /// svc-messaging's workers, channel limits and providers (`CRM_MESSAGING__...`, e.g.
+    /// `CRM_MESSAGING__EMAIL_PROVIDER=smtp`); the defaults send through the `log` provider.
+    pub messaging: svc_messaging::MessagingSettings,
     /// Owner email for the first-start bootstrap; empty to skip it.
     pub bootstrap_owner_email: String,
     /// Gateway settings beyond addresses and secrets (cache TTLs, external issuer...).
@@ -93,6 +99,21 @@ impl StackConfig {
             webhooks_allow_targets: env_nonempty("CRM_WEBHOOKS__ALLOW_TARGETS")
                 .map(|raw| svc_webhooks::parse_allow_targets(&raw))
                 .unwrap_or_default(),
+            webhooks_retention_days: env_nonempty("CRM_WEBHOOKS__RETENTION_DAYS")
+                .map(|v| {
+                    v.parse().context(
+                        "CRM_WEBHOOKS__RETENTION_DAYS must be a whole number of days (0 keeps everything)",
+                    )
+                })
+                .transpose()?
+                .unwrap_or(30),
+            messaging: crm_platform::config::load::<svc_messaging::Config>()
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "a CRM_MESSAGING__ setting could not be read: {e}. Fix or unset it; the README lists the settings"
+                    )
+                })?
+                .messaging,
             signup: match env_nonempty("CRM_AUTH__SIGNUP").as_deref() {
                 None | Some("invite_only") => svc_auth::domain::session::SignupMode::InviteOnly,
                 Some("open") => svc_auth::domain::session::SignupMode::Open,
@@ -255,11 +276,17 @@ impl Stack {
         }
         // svc-webhooks first: svc-pipeline's outbox relay delivers to it.
         let (listener, webhooks_addr) = bind_local().await?;
+        // svc-webhooks's incoming hooks write to svc-pipeline: bind it now so its address is
+        // known (it starts below, once the sink it relays to is up).
+        let (pipeline_listener, pipeline_addr) = bind_local().await?;
         let webhooks_config = svc_webhooks::Config {
             database_url: service_url(config.database_url.as_deref(), &config.data_dir, "webhooks"),
             service_secret: secret.clone(),
             data_key: config.data_key.clone(),
             allow_targets: config.webhooks_allow_targets.clone(),
+            pipeline_url: format!("http://{pipeline_addr}"),
+            auth_url: format!("http://{auth_addr}"),
+            retention_days: config.webhooks_retention_days,
             // Delivery workers and their caps keep svc-webhooks's defaults.
             ..svc_webhooks::Config::default()
         };
@@ -269,7 +296,6 @@ impl Stack {
         ));
         backends.insert("webhooks".to_owned(), format!("http://{webhooks_addr}"));
 
-        let (listener, pipeline_addr) = bind_local().await?;
         let pipeline_config = svc_pipeline::Config {
             database_url: service_url(config.database_url.as_deref(), &config.data_dir, "pipeline"),
             service_secret: secret.clone(),
@@ -277,12 +303,30 @@ impl Stack {
         };
         tasks.push(spawn_named(
             "svc-pipeline",
-            svc_pipeline::serve(pipeline_config, listener, shutdown.clone()),
+            svc_pipeline::serve(pipeline_config, pipeline_listener, shutdown.clone()),
         ));
         backends.insert("pipeline".to_owned(), format!("http://{pipeline_addr}"));
 
         start_domain_service!("metrics", svc_metrics);
-        start_domain_service!("messaging", svc_messaging);
+        // svc-messaging after svc-pipeline (it checks contacts there) and svc-webhooks (its
+        // outbox relay delivers there).
+        let (listener, messaging_addr) = bind_local().await?;
+        let messaging_config = svc_messaging::Config {
+            database_url: service_url(
+                config.database_url.as_deref(),
+                &config.data_dir,
+                "messaging",
+            ),
+            service_secret: secret.clone(),
+            events_sink_url: format!("http://{webhooks_addr}"),
+            pipeline_url: format!("http://{pipeline_addr}"),
+            messaging: config.messaging.clone(),
+        };
+        tasks.push(spawn_named(
+            "svc-messaging",
+            svc_messaging::serve(messaging_config, listener, shutdown.clone()),
+        ));
+        backends.insert("messaging".to_owned(), format!("http://{messaging_addr}"));
 
         let mut stack = Self {
             gateway_addr: "127.0.0.1:0".parse()?,

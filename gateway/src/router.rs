@@ -1,6 +1,11 @@
 //! Builds the one axum router that serves all three faces.
 
-use crate::{error::GatewayError, ops, proxy, state::GatewayState, transcode::rest};
+use crate::{
+    error::GatewayError,
+    ops, proxy,
+    state::GatewayState,
+    transcode::{incoming_webhook, rest},
+};
 use axum::{
     Router,
     extract::{ConnectInfo, Path, Request, State},
@@ -27,6 +32,10 @@ pub fn build(state: Arc<GatewayState>, cors: CorsLayer) -> Router {
     let mut by_path: BTreeMap<String, MethodRouter<Arc<GatewayState>>> = BTreeMap::new();
     for binding in &state.table.bindings {
         let path = binding.path.to_string();
+        if path == incoming_webhook::PATH {
+            // Served below with the raw body (its signature covers the exact bytes).
+            continue;
+        }
         let binding = Arc::new(binding.clone());
         let filter = MethodFilter::try_from(binding.method.clone())
             .expect("http rule verbs are standard methods");
@@ -52,7 +61,19 @@ pub fn build(state: Arc<GatewayState>, cors: CorsLayer) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route("/docs", get(ops::docs))
-        .route("/docs/assets/{file}", get(ops::docs_asset));
+        .route("/docs/assets/{file}", get(ops::docs_asset))
+        .route(
+            incoming_webhook::PATH,
+            axum::routing::post(
+                |State(state): State<Arc<GatewayState>>,
+                 Path(token): Path<String>,
+                 request: Request| async move {
+                    let ip = client_ip(&state, &request);
+                    incoming_webhook::handle(state, token, request, ip).await
+                },
+            )
+            .fallback(method_not_allowed),
+        );
     for (path, route) in by_path {
         router = router.route(&path, route);
     }

@@ -15,6 +15,7 @@ mod store;
 use crm_platform::{Secret, principal::PrincipalVerifier, sealed::Sealer, server::serve_grpc};
 use crm_proto::webhooks::{
     event_sink_service_server::EventSinkServiceServer,
+    incoming_webhooks_service_server::IncomingWebhooksServiceServer,
     trigger_service_server::TriggerServiceServer, webhooks_service_server::WebhooksServiceServer,
 };
 use sea_orm_migration::MigratorTrait;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// svc-webhooks's configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,6 +44,22 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Sends in flight at once to one subscription, so a slow receiver cannot take them all.
     pub max_in_flight_per_webhook: usize,
+    /// svc-pipeline's gRPC URL, where incoming webhooks write their records
+    /// (`CRM_WEBHOOKS__PIPELINE_URL`).
+    pub pipeline_url: String,
+    /// Largest body an incoming webhook call may carry, in bytes (413 beyond).
+    pub incoming_max_body_bytes: usize,
+    /// Calls an incoming webhook accepts per minute (429 beyond), counted in the database so
+    /// every replica shares the count.
+    pub incoming_calls_per_minute: u32,
+    /// svc-auth's gRPC URL, where partner clients are looked up (`CRM_WEBHOOKS__AUTH_URL`).
+    pub auth_url: String,
+    /// Seconds a subscription may fail every attempt before it is disabled (5 days).
+    pub disable_after_failing_secs: u64,
+    /// Days stored events, attempts and finished deliveries are kept (0: forever).
+    pub retention_days: u32,
+    /// Seconds between retention sweeps.
+    pub retention_sweep_secs: u64,
 }
 
 /// The allow-list as `CRM_WEBHOOKS__ALLOW_TARGETS` writes it: comma-separated IPs and CIDRs.
@@ -63,6 +81,13 @@ impl Default for Config {
             workers: 2,
             max_in_flight: 32,
             max_in_flight_per_webhook: 4,
+            pipeline_url: "http://127.0.0.1:50052".into(),
+            incoming_max_body_bytes: 256 * 1024,
+            incoming_calls_per_minute: 60,
+            auth_url: "http://127.0.0.1:50051".into(),
+            disable_after_failing_secs: domain::endpoint_health::DEFAULT_DISABLE_AFTER.as_secs(),
+            retention_days: 30,
+            retention_sweep_secs: 3600,
         }
     }
 }
@@ -72,6 +97,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "crm.webhooks.v1.WebhooksService",
     "crm.webhooks.v1.EventSinkService",
     "crm.webhooks.v1.TriggerService",
+    "crm.webhooks.v1.IncomingWebhooksService",
 ];
 
 /// Runs svc-webhooks on `listener` until `shutdown` fires.
@@ -98,6 +124,48 @@ pub async fn serve(
         sealer: Arc::new(Sealer::new(&config.data_key)),
         targets: Arc::new(targets),
         wake: Arc::default(),
+        disable_after_failing: std::time::Duration::from_secs(config.disable_after_failing_secs),
+        http: Arc::default(),
+        clients: Arc::new(
+            domain::clients::ClientDirectory::new(&config.auth_url, verifier.clone()).map_err(
+                |e| {
+                    anyhow::anyhow!(
+                        "auth_url '{}' is not a URL (CRM_WEBHOOKS__AUTH_URL): {e}",
+                        config.auth_url
+                    )
+                },
+            )?,
+        ),
+    };
+    let sweep = tokio::spawn(
+        domain::retention::run(
+            db.clone(),
+            domain::retention::Retention {
+                days: config.retention_days,
+                every: std::time::Duration::from_secs(config.retention_sweep_secs.max(1)),
+            },
+            shutdown.clone(),
+        )
+        .instrument(tracing::info_span!("webhook_retention")),
+    );
+    if config.incoming_max_body_bytes == 0 || config.incoming_calls_per_minute == 0 {
+        anyhow::bail!(
+            "incoming_max_body_bytes and incoming_calls_per_minute must be above 0 (CRM_WEBHOOKS__INCOMING_MAX_BODY_BYTES, CRM_WEBHOOKS__INCOMING_CALLS_PER_MINUTE)"
+        );
+    }
+    let incoming = domain::incoming::IncomingState {
+        webhooks: state.clone(),
+        pipeline: Arc::new(
+            domain::incoming::records::Pipeline::new(&config.pipeline_url, verifier.clone())
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "pipeline_url '{}' is not a URL (CRM_WEBHOOKS__PIPELINE_URL): {e}",
+                        config.pipeline_url
+                    )
+                })?,
+        ),
+        max_body_bytes: config.incoming_max_body_bytes,
+        calls_per_minute: config.incoming_calls_per_minute,
     };
     let workers = domain::dispatch::spawn(
         state.clone(),
@@ -122,6 +190,12 @@ pub async fn serve(
                 },
                 verifier.interceptor(),
             ))
+            .add_service(IncomingWebhooksServiceServer::with_interceptor(
+                grpc::incoming::IncomingApi {
+                    state: incoming.clone(),
+                },
+                verifier.interceptor(),
+            ))
             .add_service(EventSinkServiceServer::with_interceptor(
                 grpc::sink::SinkApi {
                     db: db.clone(),
@@ -136,6 +210,7 @@ pub async fn serve(
     for worker in workers {
         worker.await.ok();
     }
+    sweep.await.ok();
     db.close().await.ok();
     Ok(result?)
 }

@@ -42,6 +42,8 @@ pub struct Options {
     /// Addresses webhooks may reach besides public ones (`["127.0.0.1"]` for a local
     /// receiver).
     pub webhooks_allow_targets: Vec<String>,
+    /// svc-messaging's workers, limits and providers (default: the `log` provider).
+    pub messaging: Option<svc_messaging::MessagingSettings>,
 }
 
 impl TestApp {
@@ -98,6 +100,8 @@ impl TestApp {
             signup: options.signup,
             key_limits: options.key_limits.unwrap_or_default(),
             webhooks_allow_targets: options.webhooks_allow_targets,
+            webhooks_retention_days: 30,
+            messaging: options.messaging.unwrap_or_default(),
         };
         let stack = Stack::start(config).await.expect("stack starts");
         let base = format!("http://{}", stack.gateway_addr);

@@ -20,6 +20,8 @@ fn config(storage: &TestStorage) -> StackConfig {
         signup: Default::default(),
         key_limits: Default::default(),
         webhooks_allow_targets: Vec::new(),
+        webhooks_retention_days: 30,
+        messaging: Default::default(),
     }
 }
 

@@ -18,7 +18,7 @@ use std::{
 /// workers every 500 ms when nothing wakes them.
 const ARRIVES: Duration = Duration::from_secs(15);
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     TestApp::spawn_with(Options {
         webhooks_allow_targets: vec!["127.0.0.1".into()],
         ..Options::default()
@@ -69,13 +69,13 @@ impl Received {
 
 /// A receiver on 127.0.0.1:0 that records every request and answers `script` in turn, then
 /// `then` for ever.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     seen: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    async fn start(script: &[u16], then: u16) -> Self {
+    pub(crate) async fn start(script: &[u16], then: u16) -> Self {
         use axum::{Router, body::Bytes, http::HeaderMap, routing::post};
         let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = seen.clone();
@@ -109,7 +109,7 @@ impl Receiver {
         self.seen.lock().unwrap().clone()
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
 }
@@ -127,7 +127,7 @@ async fn subscribe(app: &TestApp, token: &str, body: Value) -> (String, String) 
 }
 
 /// Creates a contact over REST (which writes `contact.created` to the outbox).
-async fn contact(app: &TestApp, token: &str, n: u32) {
+pub(crate) async fn contact(app: &TestApp, token: &str, n: u32) {
     let (s, b) = app
         .send(app.post_as(token, "/api/contacts").json(&json!({
             "firstname": format!("Ann{n}"), "lastname": "Lee",

@@ -66,6 +66,8 @@ async fn chromium_renders_every_service_from_the_document() {
     let mut command = Command::new("chromium");
     command
         .args(["--headless", "--no-sandbox", "--disable-gpu"])
+        // Tall enough that Swagger UI, which renders what is in view, renders every tag.
+        .arg("--window-size=1280,40000")
         .args([
             "--disable-background-networking",
             "--disable-component-update",

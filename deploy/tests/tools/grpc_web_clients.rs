@@ -19,7 +19,7 @@ use tonic_health::pb::{
 };
 
 /// Every service a caller outside can use, as reflection must list it.
-const PUBLIC_SERVICES: [&str; 12] = [
+const PUBLIC_SERVICES: [&str; 15] = [
     "crm.auth.v1.AuthService",
     "crm.auth.v1.ApiKeyService",
     "crm.auth.v1.ApiClientService",
@@ -32,6 +32,9 @@ const PUBLIC_SERVICES: [&str; 12] = [
     "crm.pipeline.v1.TagService",
     "crm.webhooks.v1.WebhooksService",
     "crm.webhooks.v1.TriggerService",
+    "crm.webhooks.v1.IncomingWebhooksService",
+    "crm.messaging.v1.MessagingService",
+    "crm.messaging.v1.SequenceService",
 ];
 /// The standard services the gateway answers itself.
 const STANDARD_SERVICES: [&str; 3] = [

@@ -15,4 +15,5 @@ mod helpers;
 mod docs_page;
 mod grpc_web_clients;
 mod openapi_conformance;
+mod smtp_delivery;
 mod webhook_verification;

@@ -5,6 +5,7 @@
 pub mod docs_page;
 mod rules;
 mod schema;
+mod seed_examples;
 mod well_known;
 
 use crate::transcode::table::{Access, MethodInfo, RestBinding, RouteTable};
@@ -203,15 +204,20 @@ fn operation(
         "200"
     };
     let output = schemas.reference(&rpc.output, Role::Response);
+    let seed = seed_examples::lookup(&b.method, &b.path);
+    let mut answer = json!({"schema": {
+        "allOf": [
+            {"type": "object", "required": ["success"], "properties": {"success": {"const": true}}},
+            output
+        ]
+    }});
+    if let Some(example) = seed.and_then(|s| s.response.as_ref()) {
+        answer["examples"] = seed_examples::media_examples(example);
+    }
     let mut responses = Map::new();
     responses.insert(
         success.to_owned(),
-        json!({"description": "Success", "content": {"application/json": {"schema": {
-            "allOf": [
-                {"type": "object", "required": ["success"], "properties": {"success": {"const": true}}},
-                output
-            ]
-        }}}}),
+        json!({"description": "Success", "content": {"application/json": answer}}),
     );
     for (status, description) in ERROR_STATUSES {
         responses.insert((*status).to_owned(), error_response(description));
@@ -233,14 +239,29 @@ fn operation(
         "x-required-scopes": scopes,
         "responses": responses,
     });
-    if b.body == "*" {
+    if &*b.path == crate::transcode::incoming_webhook::PATH {
+        // Served raw (the signature covers the bytes sent): the message's `body` and
+        // `headers` are filled by the gateway, and callers send any JSON object.
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": {
+                "type": "object",
+                "description": "Any JSON object: the hook's field_mapping reads it by dotted paths. Signed hooks need the hex HMAC-SHA256 of the raw body in their signature header.",
+                "examples": [{"contact": {"email": "ann@example.com", "phones": ["+15551234567"]}, "full_name": "Ann Lee"}]
+            }}}
+        });
+    } else if b.body == "*" {
         let body = schemas.message(&rpc.input, Role::Request, &path_vars);
         let required = body
             .get("required")
             .is_some_and(|r| r.as_array().is_some_and(|a| !a.is_empty()));
+        let mut media = json!({"schema": body});
+        if let Some(example) = seed.and_then(|s| s.request.as_ref()) {
+            media["examples"] = seed_examples::media_examples(example);
+        }
         op["requestBody"] = json!({
             "required": required,
-            "content": {"application/json": {"schema": body}}
+            "content": {"application/json": media}
         });
     }
     op

@@ -1,5 +1,6 @@
 //! The event catalog: every event type the services emit (svc-pipeline's outbox), the
-//! field-change triggers' `contact.field_changed` and `webhook.test`, each with a
+//! field-change triggers' `contact.field_changed`, the engine's `webhook.disabled` and
+//! `webhook.test`, each with a
 //! description, a JSON schema of the envelope's `data` and an example. Subscriptions name
 //! types from here, or patterns over them (`opportunity.*`, `*`).
 
@@ -7,6 +8,9 @@ use serde_json::{Map, Value, json};
 
 /// The type of the event a test send carries.
 pub const TEST_EVENT: &str = "webhook.test";
+
+/// The type of the event the delivery engine emits when it disables a subscription.
+pub const DISABLED_EVENT: &str = "webhook.disabled";
 
 /// One event type a subscription can receive.
 pub struct EventType {
@@ -115,6 +119,49 @@ fn contact(name: &'static str, description: &'static str) -> EventType {
         ]),
         example: json!({"id": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92", "name": "Ada Lovelace",
                         "phone_number": "+15551234567"}),
+    }
+}
+
+/// svc-messaging's message outcomes; times are RFC 3339 with milliseconds.
+fn message(name: &'static str, description: &'static str) -> EventType {
+    EventType {
+        name,
+        description,
+        schema: object(&[
+            ("jobId", "uuid"),
+            ("channel", "string"),
+            ("status", "string"),
+            ("contactId", "uuid"),
+            ("attempts", "integer"),
+            ("providerMessageId", "string?"),
+            ("reason", "string?"),
+            ("dueAt", "date-time"),
+            ("sentAt", "date-time?"),
+        ]),
+        example: json!({"jobId": "0190f3a2-5b6c-7d8e-9f01-23456789abcd", "channel": "sms",
+                        "status": "sent", "contactId": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92",
+                        "attempts": 1, "providerMessageId": "SM0123456789abcdef0123456789abcdef",
+                        "reason": null, "dueAt": "2025-05-29T10:30:00.000Z",
+                        "sentAt": "2025-05-29T10:30:00.412Z"}),
+    }
+}
+
+/// svc-messaging's sequence executions.
+fn sequence(name: &'static str, description: &'static str) -> EventType {
+    EventType {
+        name,
+        description,
+        schema: object(&[
+            ("executionId", "uuid"),
+            ("sequenceId", "uuid"),
+            ("contactId", "uuid"),
+            ("status", "string"),
+            ("startedAt", "date-time"),
+        ]),
+        example: json!({"executionId": "0190f3a2-6c7d-7e8f-9012-3456789abcde",
+                        "sequenceId": "5e6f7081-92a3-4b4c-8d5e-6f708192a3b4",
+                        "contactId": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92",
+                        "status": "active", "startedAt": "2025-05-29T10:30:00.000Z"}),
     }
 }
 
@@ -301,6 +348,35 @@ pub fn event_types() -> Vec<EventType> {
             example: json!({"contactId": "8d0f7a4e-3b7c-4a55-9d61-2f7f3c1f9a10",
                             "fieldName": "lead_status", "oldValue": "new",
                             "newValue": "qualified", "changedAt": "2025-05-29T10:30:00.000Z"}),
+        },
+        message("message.sent", "An SMS or email left through its provider."),
+        message(
+            "message.failed",
+            "An SMS or email failed for good (`reason` holds the provider's).",
+        ),
+        message(
+            "message.skipped",
+            "An SMS or email was not sent: the contact opted out of the channel (`reason`).",
+        ),
+        sequence("sequence.started", "A sequence was applied to a contact."),
+        sequence(
+            "sequence.completed",
+            "The last message of a sequence execution went out.",
+        ),
+        sequence("sequence.cancelled", "A sequence execution was cancelled."),
+        EventType {
+            name: DISABLED_EVENT,
+            description: "The delivery engine disabled a subscription: its receiver answered 410 Gone, or failed every attempt for days. Re-enable it with `POST /api/v1/webhooks/{id}/enable` (or status `active`) to replay what failed meanwhile.",
+            schema: object(&[
+                ("webhook_id", "uuid"),
+                ("url", "string"),
+                ("reason", "string"),
+                ("failing_since", "date-time?"),
+            ]),
+            example: json!({"webhook_id": "4d5e6f70-8192-4a3b-8c4d-5e6f70819203",
+                            "url": "https://example.com/hooks/crm",
+                            "reason": "every attempt failed for 5 days (since 2025-05-24T10:30:00Z)",
+                            "failing_since": "2025-05-24T10:30:00Z"}),
         },
         EventType {
             name: TEST_EVENT,

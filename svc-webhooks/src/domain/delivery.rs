@@ -15,7 +15,7 @@ use crate::store::{
     subscriptions::SubscriptionRow,
 };
 use chrono::Utc;
-use reqwest::{Url, redirect::Policy};
+use reqwest::Url;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tonic::Status;
@@ -93,23 +93,17 @@ async fn post(
         Err(why) => return Ok(failed(format!("url {why}"))),
     };
     let timeout = Duration::from_millis(row.timeout_ms.max(1) as u64);
-    let mut client = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .no_proxy()
-        .timeout(timeout)
-        .danger_accept_invalid_certs(!row.verify_ssl);
-    if let Some(host) = url
+    let host = url
         .host_str()
-        .filter(|h| h.parse::<std::net::IpAddr>().is_err())
-    {
-        client = client.resolve(host, addr);
-    }
-    let client = client
-        .build()
+        .filter(|h| h.parse::<std::net::IpAddr>().is_err());
+    let client = state
+        .http
+        .get(host, addr, row.verify_ssl)
         .map_err(|e| crm_platform::error::internal("building the webhook client", e))?;
     let body = envelope.body();
     let mut request = client
         .post(url)
+        .timeout(timeout)
         .header("content-type", "application/json")
         .header("user-agent", "crm-webhooks/1");
     let custom: std::collections::BTreeMap<String, String> =
@@ -174,12 +168,17 @@ pub async fn attempt(
     row: &SubscriptionRow,
     envelope: &Envelope,
 ) -> Result<AttemptRow, Status> {
-    Ok(attempt_delivery(state, row, envelope, None).await?.0)
+    let (attempt, _) = send(state, row, envelope, None).await?;
+    attempts::insert(&state.db, &row.workspace_id, attempt.clone())
+        .await
+        .map_err(db_error("record webhook attempt"))?;
+    Ok(attempt)
 }
 
-/// [`attempt`] on behalf of a queued delivery: the attempt names it, and the receiver's
-/// `Retry-After` comes back with it.
-pub async fn attempt_delivery(
+/// Sends `envelope` once on behalf of delivery `delivery_id` (none for a test send) and
+/// answers the attempt, not yet stored (the engine stores it with the delivery's new state,
+/// in one transaction), with the receiver's `Retry-After`.
+pub async fn send(
     state: &WebhooksState,
     row: &SubscriptionRow,
     envelope: &Envelope,
@@ -207,9 +206,6 @@ pub async fn attempt_delivery(
         attempted_at,
         delivery_id: delivery_id.map(str::to_owned),
     };
-    attempts::insert(&state.db, &row.workspace_id, attempt.clone())
-        .await
-        .map_err(db_error("record webhook attempt"))?;
     Ok((attempt, outcome.retry_after))
 }
 

@@ -1,5 +1,5 @@
 //! The delivery workers: they claim due deliveries with a lease, send each through
-//! [`delivery::attempt_delivery`], and record the outcome (delivered, the next try, failed,
+//! [`delivery::send`], and record the attempt with its outcome (delivered, the next try, failed,
 //! or the subscription disabled on a 410).
 //!
 //! Capacity is shared by the workers of a process: at most `in_flight` sends at once, and at
@@ -9,19 +9,21 @@
 use super::{
     WebhooksState,
     delivery::{self, DELIVERED as ANSWERED_2XX},
+    endpoint_health,
     envelope::Envelope,
     fanout::WAKE_CHANNEL,
     schedule::{self, Plan},
     subscriptions::Subscription,
 };
 use crate::store::{
+    attempts,
     deliveries::{self, CANCELLED, DELIVERED, DeliveryRow, FAILED},
-    events, subscriptions,
+    events, rate_windows, subscriptions,
 };
 use chrono::Utc;
 use sea_orm::{DatabaseBackend, TransactionTrait};
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -52,6 +54,8 @@ struct Dispatcher {
     limits: Limits,
     sends: Arc<Semaphore>,
     per_webhook: Mutex<HashMap<String, usize>>,
+    /// Deliveries being sent, so a shutdown can hand their leases back at once.
+    sending: Mutex<HashSet<String>>,
 }
 
 /// One send's place in its subscription's share, given back when dropped.
@@ -84,6 +88,7 @@ pub fn spawn(
         limits,
         sends: Arc::new(Semaphore::new(limits.in_flight.max(1))),
         per_webhook: Mutex::default(),
+        sending: Mutex::default(),
     });
     let mut tasks: Vec<_> = (0..limits.workers)
         .map(|n| {
@@ -155,6 +160,15 @@ impl Dispatcher {
         }
         sends.abort_all();
         while sends.join_next().await.is_some() {}
+        // The aborted sends' deliveries are due again now rather than when their leases
+        // run out, so a restart (or another process) takes them up at once. A receiver may
+        // have seen an aborted send: delivery is at least once.
+        let abandoned: Vec<String> = self.sending.lock().expect("not poisoned").drain().collect();
+        for id in abandoned {
+            if let Err(e) = deliveries::release_across_workspaces(&self.state.db, &id).await {
+                tracing::warn!(delivery_id = %id, error = %e, "releasing a delivery failed");
+            }
+        }
     }
 
     /// The subscriptions at their share, whose deliveries are left for later.
@@ -190,11 +204,18 @@ impl Dispatcher {
             return Ok(());
         }
         let now = Utc::now();
+        let in_flight = self.per_webhook.lock().expect("not poisoned").clone();
+        let share = self.limits.in_flight_per_webhook.max(1);
+        let per_subscription =
+            |id: &str| share.saturating_sub(in_flight.get(id).copied().unwrap_or(0));
         let claimed = deliveries::claim_due_across_workspaces(
             &self.state.db,
             now,
             now + LEASE,
-            free as u64,
+            deliveries::Room {
+                total: free,
+                per_subscription: &per_subscription,
+            },
             &self.busy(),
         )
         .await?;
@@ -207,15 +228,20 @@ impl Dispatcher {
                 deliveries::release_across_workspaces(&self.state.db, &row.id).await?;
                 continue;
             };
-            let state = self.state.clone();
+            let dispatcher = self.clone();
             let span = tracing::info_span!("webhook_delivery", delivery_id = %row.id);
+            self.sending
+                .lock()
+                .expect("not poisoned")
+                .insert(row.id.clone());
             sends.spawn(
                 async move {
                     let id = row.id.clone();
-                    if let Err(e) = deliver(&state, row).await {
+                    if let Err(e) = deliver(&dispatcher.state, row).await {
                         // The lease runs out and the delivery is claimed again.
                         tracing::warn!(delivery_id = %id, error = %e, "webhook delivery failed");
                     }
+                    dispatcher.sending.lock().expect("not poisoned").remove(&id);
                     drop((permit, slot));
                 }
                 .instrument(span),
@@ -242,6 +268,16 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
         deliveries::save(db, &ws, row).await?;
         return Ok(());
     };
+    if let Some(limit) = subscription.rate_limit_per_second {
+        let now = Utc::now();
+        let second = now.timestamp();
+        if !rate_windows::take_across_workspaces(db, &subscription.id, second, limit).await? {
+            // Over the subscription's rate: due again at the next second, not an attempt.
+            let next = chrono::DateTime::from_timestamp(second + 1, 0).unwrap_or(now);
+            deliveries::defer_across_workspaces(db, &row.id, next).await?;
+            return Ok(());
+        }
+    }
     let envelope = Envelope {
         data: serde_json::from_str(&event.payload)
             .unwrap_or(serde_json::Value::String(event.payload)),
@@ -249,33 +285,53 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
         event_type: event.event_type,
         timestamp: event.occurred_at,
     };
-    let (attempt, retry_after) =
-        delivery::attempt_delivery(state, &subscription, &envelope, Some(&row.id))
-            .await
-            .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+    let (attempt, retry_after) = delivery::send(state, &subscription, &envelope, Some(&row.id))
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
     let now = Utc::now();
     row.attempt_count += 1;
     row.last_status_code = attempt.response_status;
     row.last_error = attempt.error.clone();
+    // The attempt and what it did to the delivery and the subscription commit together.
+    let txn = db.begin().await?;
+    attempts::insert(&txn, &ws, attempt.clone()).await?;
     if attempt.status == ANSWERED_2XX {
         row.status = DELIVERED.to_owned();
         row.delivered_at = Some(now);
-        deliveries::save(db, &ws, row).await?;
+        deliveries::save(&txn, &ws, row).await?;
+        if subscription.failing_since.is_some() {
+            subscriptions::mark_healthy(&txn, &ws, &subscription.id).await?;
+        }
+        txn.commit().await?;
         return Ok(());
     }
     if attempt.response_status == Some(410) {
-        // The receiver says the endpoint is gone for good: stop sending to it at all.
+        // The receiver says the endpoint is gone for good: stop sending to it at all. The
+        // delivery is cancelled with the rest, so re-enabling replays it.
         let reason = format!(
             "the receiver answered 410 Gone at {}; re-enable the webhook once its URL works",
             now.to_rfc3339()
         );
         row.status = CANCELLED.to_owned();
-        let txn = db.begin().await?;
-        subscriptions::disable(&txn, &ws, &subscription.id, &reason).await?;
         deliveries::save(&txn, &ws, row).await?;
-        deliveries::cancel_pending(&txn, &ws, &subscription.id, &reason).await?;
         txn.commit().await?;
-        tracing::info!(webhook_id = %subscription.id, "webhook disabled: its receiver answered 410");
+        let since = subscription.failing_since.unwrap_or(attempt.attempted_at);
+        endpoint_health::disable(state, &subscription, &reason, Some(since)).await?;
+        return Ok(());
+    }
+    let failing_since = match subscription.failing_since {
+        Some(since) => since,
+        None => {
+            subscriptions::mark_failing(&txn, &ws, &subscription.id, attempt.attempted_at).await?
+        }
+    };
+    let limit = state.disable_after_failing;
+    if (now - failing_since).to_std().unwrap_or_default() >= limit {
+        let reason = endpoint_health::failing_too_long(failing_since, limit);
+        row.status = CANCELLED.to_owned();
+        deliveries::save(&txn, &ws, row).await?;
+        txn.commit().await?;
+        endpoint_health::disable(state, &subscription, &reason, Some(failing_since)).await?;
         return Ok(());
     }
     let plan = Plan::of(Subscription::from(&subscription).retry);
@@ -292,6 +348,7 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
             row.next_attempt_at = now + wait;
         }
     }
-    deliveries::save(db, &ws, row).await?;
+    deliveries::save(&txn, &ws, row).await?;
+    txn.commit().await?;
     Ok(())
 }

@@ -22,16 +22,38 @@ pub async fn publish(
     wake: &Notify,
     batch: Vec<StoredEvent>,
 ) -> Result<u64, DbErr> {
-    let received_at = Utc::now();
     let txn = db.begin().await?;
+    let queued = queue_in(&txn, batch).await?;
+    txn.commit().await?;
+    if queued.deliveries > 0 {
+        wake.notify_one();
+    }
+    Ok(queued.events)
+}
+
+/// What [`queue_in`] stored.
+pub struct Queued {
+    /// Events not seen before.
+    pub events: u64,
+    /// Deliveries queued for them.
+    pub deliveries: usize,
+}
+
+/// Stores the events not seen before with their deliveries inside the caller's transaction,
+/// which must then wake a worker (see [`publish`]) once it commits.
+pub async fn queue_in<C: ConnectionTrait>(
+    txn: &C,
+    batch: Vec<StoredEvent>,
+) -> Result<Queued, DbErr> {
+    let received_at = Utc::now();
     let mut stored = 0;
     let mut queued = 0;
     for event in batch {
-        if !events::insert_if_new(&txn, &event, received_at).await? {
+        if !events::insert_if_new(txn, &event, received_at).await? {
             continue;
         }
         stored += 1;
-        let rows: Vec<DeliveryRow> = subscriptions::active(&txn, &event.workspace_id)
+        let rows: Vec<DeliveryRow> = subscriptions::active(txn, &event.workspace_id)
             .await?
             .into_iter()
             .filter(|s| {
@@ -57,16 +79,15 @@ pub async fn publish(
             })
             .collect();
         queued += rows.len();
-        deliveries::insert_many(&txn, rows).await?;
+        deliveries::insert_many(txn, rows).await?;
     }
     if queued > 0 && txn.get_database_backend() == DatabaseBackend::Postgres {
         // Delivered by Postgres at commit, to the workers of every process (see dispatch).
         txn.execute_unprepared(&format!("NOTIFY {WAKE_CHANNEL}"))
             .await?;
     }
-    txn.commit().await?;
-    if queued > 0 {
-        wake.notify_one();
-    }
-    Ok(stored)
+    Ok(Queued {
+        events: stored,
+        deliveries: queued,
+    })
 }

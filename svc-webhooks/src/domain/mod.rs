@@ -2,11 +2,16 @@
 
 pub mod access;
 pub mod catalog;
+pub mod clients;
 pub mod deliveries;
 pub mod delivery;
 pub mod dispatch;
+pub mod endpoint_health;
 pub mod envelope;
 pub mod fanout;
+pub mod http_clients;
+pub mod incoming;
+pub mod retention;
 pub mod schedule;
 pub mod signature;
 pub mod ssrf;
@@ -28,6 +33,12 @@ pub struct WebhooksState {
     /// Poked when deliveries become due (a fan-out, a manual retry), so a worker claims them
     /// without waiting for its next poll.
     pub wake: Arc<tokio::sync::Notify>,
+    /// How long a subscription may fail every attempt before the engine disables it.
+    pub disable_after_failing: std::time::Duration,
+    /// HTTP clients for sends, reused per receiver.
+    pub http: Arc<http_clients::HttpClients>,
+    /// svc-auth's partner clients, which per-client subscriptions belong to.
+    pub clients: Arc<clients::ClientDirectory>,
 }
 
 /// Maps a database error to an opaque internal status, logging the cause here.

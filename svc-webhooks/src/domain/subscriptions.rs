@@ -10,6 +10,7 @@ use crate::store::subscriptions::{self as store, SubscriptionRow};
 use chrono::{DateTime, Duration, Utc};
 use crm_platform::error::ApiError;
 use reqwest::Url;
+use sea_orm::TransactionTrait;
 use std::collections::BTreeMap;
 use tonic::Status;
 
@@ -142,6 +143,8 @@ pub struct Subscription {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The partner API client it belongs to, if any.
+    pub client_id: Option<String>,
 }
 
 impl From<&SubscriptionRow> for Subscription {
@@ -171,6 +174,7 @@ impl From<&SubscriptionRow> for Subscription {
             created_by: row.created_by.clone(),
             created_at: row.created_at,
             updated_at: row.updated_at,
+            client_id: row.client_id.clone(),
         }
     }
 }
@@ -188,6 +192,9 @@ pub struct NewSubscription {
     pub rate_limit_per_second: Option<i32>,
     pub headers: Option<BTreeMap<String, String>>,
     pub secret: Option<String>,
+    /// The partner API client it is for; without a `url` it sends to the client's
+    /// `webhookUrl`.
+    pub client_id: Option<String>,
 }
 
 /// What a caller may change; `None` leaves a field as it is.
@@ -363,9 +370,17 @@ async fn existing(
         .ok_or_else(|| ApiError::not_found("Webhook", &id).into())
 }
 
-/// The workspace's subscriptions, newest first.
-pub async fn list(state: &WebhooksState, workspace_id: &str) -> Result<Vec<Subscription>, Status> {
-    let rows = store::list(&state.db, workspace_id)
+/// The workspace's subscriptions (one partner client's when `client_id` is given), newest
+/// first.
+pub async fn list(
+    state: &WebhooksState,
+    workspace_id: &str,
+    client_id: Option<&str>,
+) -> Result<Vec<Subscription>, Status> {
+    if let Some(client_id) = client_id {
+        state.clients.webhook_url(workspace_id, client_id).await?;
+    }
+    let rows = store::list(&state.db, workspace_id, client_id)
         .await
         .map_err(db_error("list webhooks"))?;
     Ok(rows.iter().map(Subscription::from).collect())
@@ -414,7 +429,23 @@ pub async fn create(
         }
         None => SigningSecret::generate(),
     };
-    let url = target_url(state, &new.url).await?;
+    let url = match (&new.client_id, new.url.trim()) {
+        (Some(client_id), given) => {
+            let client_url = state.clients.webhook_url(workspace_id, client_id).await?;
+            match (given, client_url.as_str()) {
+                ("", "") => {
+                    return Err(ApiError::invalid_field(
+                        "url",
+                        "is required: the API client has no webhookUrl to default to",
+                    )
+                    .into());
+                }
+                ("", client_url) => target_url(state, client_url).await?,
+                (given, _) => target_url(state, given).await?,
+            }
+        }
+        (None, _) => target_url(state, &new.url).await?,
+    };
     let id = new_id();
     let at = Utc::now();
     let row = SubscriptionRow {
@@ -440,6 +471,8 @@ pub async fn create(
         updated_at: at,
         deleted_at: None,
         disabled_reason: None,
+        failing_since: None,
+        client_id: new.client_id,
     };
     store::insert(&state.db, row.clone())
         .await
@@ -455,6 +488,7 @@ pub async fn update(
     changes: SubscriptionChanges,
 ) -> Result<Subscription, Status> {
     let mut row = existing(state, workspace_id, id).await?;
+    let before = row.clone();
     if let Some(raw) = &changes.events {
         row.events = to_json(&events(raw)?);
     }
@@ -489,10 +523,62 @@ pub async fn update(
         row.url = target_url(state, raw).await?.to_string();
     }
     row.updated_at = Utc::now();
-    store::save(&state.db, workspace_id, row.clone())
-        .await
-        .map_err(db_error("save webhook"))?;
-    Ok(Subscription::from(&row))
+    save_and_replay(state, &before, row).await.map(|(s, _)| s)
+}
+
+/// Writes `row` back; when it turns a disabled subscription active, in the same
+/// transaction queues again what failed meanwhile. Returns it and how many were queued.
+async fn save_and_replay(
+    state: &WebhooksState,
+    before: &SubscriptionRow,
+    row: SubscriptionRow,
+) -> Result<(Subscription, u64), Status> {
+    let reenabled = before.status != "active" && row.status == "active";
+    let saved = async {
+        let txn = state.db.begin().await?;
+        store::save(&txn, &row.workspace_id, row.clone()).await?;
+        let replayed = if reenabled {
+            super::endpoint_health::reenable(&txn, before).await?
+        } else {
+            0
+        };
+        txn.commit().await?;
+        Ok::<_, sea_orm::DbErr>(replayed)
+    };
+    let replayed = saved.await.map_err(db_error("save webhook"))?;
+    if replayed > 0 {
+        state.wake.notify_one();
+    }
+    Ok((Subscription::from(&row), replayed))
+}
+
+/// A subscription of the workspace that belongs to partner client `client_id`; the same 404
+/// as an unknown id when it belongs to another client or none.
+pub async fn of_client(
+    state: &WebhooksState,
+    workspace_id: &str,
+    client_id: &str,
+    id: &str,
+) -> Result<Subscription, Status> {
+    let found = get(state, workspace_id, id).await?;
+    if found.client_id.as_deref() != Some(client_id) {
+        return Err(ApiError::not_found("Webhook", id.trim()).into());
+    }
+    Ok(found)
+}
+
+/// Makes a subscription active again (see `endpoint_health::enable`).
+pub(crate) async fn set_active(
+    state: &WebhooksState,
+    workspace_id: &str,
+    id: &str,
+) -> Result<(Subscription, u64), Status> {
+    let mut row = existing(state, workspace_id, id).await?;
+    let before = row.clone();
+    row.status = "active".into();
+    row.disabled_reason = None;
+    row.updated_at = Utc::now();
+    save_and_replay(state, &before, row).await
 }
 
 /// Soft-deletes a subscription; returns its name.

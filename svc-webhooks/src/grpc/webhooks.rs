@@ -6,7 +6,7 @@ use crate::domain::deliveries::{self, DeliveryQuery};
 use crate::domain::{
     WebhooksState,
     access::authorize,
-    catalog, delivery,
+    catalog, delivery, endpoint_health,
     subscriptions::{self, NewSubscription, RetryInput, Subscription, SubscriptionChanges},
 };
 use crate::store::{
@@ -49,6 +49,27 @@ fn webhook(s: Subscription) -> pb::Webhook {
         created_by: s.created_by,
         created_at: Some(ts(s.created_at)),
         updated_at: Some(ts(s.updated_at)),
+        client_id: s.client_id,
+    }
+}
+
+/// The partner client a request names in its path, if any.
+fn client(raw: &str) -> Option<&str> {
+    Some(raw.trim()).filter(|c| !c.is_empty())
+}
+
+/// Under `/api/v1/api-clients/{client_id}/...`, the subscription must be that client's.
+async fn check_client(
+    state: &WebhooksState,
+    workspace: &str,
+    client_id: &str,
+    id: &str,
+) -> Result<(), Status> {
+    match client(client_id) {
+        Some(client_id) => subscriptions::of_client(state, workspace, client_id, id)
+            .await
+            .map(drop),
+        None => Ok(()),
     }
 }
 
@@ -104,7 +125,8 @@ impl WebhooksService for WebhooksApi {
         request: Request<pb::ListWebhooksRequest>,
     ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
         let workspace = authorize(Principal::of(&request)?, READ)?;
-        let all = subscriptions::list(&self.state, workspace).await?;
+        let client_id = client(&request.get_ref().client_id);
+        let all = subscriptions::list(&self.state, workspace, client_id).await?;
         Ok(Response::new(pb::ListWebhooksResponse {
             data: all.into_iter().map(webhook).collect(),
         }))
@@ -143,6 +165,7 @@ impl WebhooksService for WebhooksApi {
                 .map(|h| strings_of_struct("headers", h))
                 .transpose()?,
             secret: r.secret,
+            client_id: client(&r.client_id).map(str::to_owned),
         };
         let (created, secret) =
             subscriptions::create(&self.state, &workspace, &created_by, new).await?;
@@ -158,6 +181,7 @@ impl WebhooksService for WebhooksApi {
     ) -> Result<Response<pb::UpdateWebhookResponse>, Status> {
         let workspace = authorize(Principal::of(&request)?, WRITE)?.to_owned();
         let r = request.into_inner();
+        check_client(&self.state, &workspace, &r.client_id, &r.id).await?;
         let changes = SubscriptionChanges {
             url: r.url,
             name: r.name,
@@ -183,7 +207,9 @@ impl WebhooksService for WebhooksApi {
         request: Request<pb::DeleteWebhookRequest>,
     ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
         let workspace = authorize(Principal::of(&request)?, WRITE)?;
-        let name = subscriptions::delete(&self.state, workspace, &request.get_ref().id).await?;
+        let r = request.get_ref();
+        check_client(&self.state, workspace, &r.client_id, &r.id).await?;
+        let name = subscriptions::delete(&self.state, workspace, &r.id).await?;
         Ok(Response::new(pb::DeleteWebhookResponse {
             message: format!("Webhook '{name}' deleted successfully"),
         }))
@@ -221,6 +247,7 @@ impl WebhooksService for WebhooksApi {
     ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
         let workspace = authorize(Principal::of(&request)?, READ)?.to_owned();
         let r = request.into_inner();
+        check_client(&self.state, &workspace, &r.client_id, &r.id).await?;
         let query = DeliveryQuery {
             status: r.status,
             event_type: r.event_type,
@@ -244,6 +271,19 @@ impl WebhooksService for WebhooksApi {
         Ok(Response::new(pb::GetWebhookDeliveryResponse {
             data: Some(delivery(found)),
             attempts: tried.into_iter().map(attempt).collect(),
+        }))
+    }
+
+    async fn enable_webhook(
+        &self,
+        request: Request<pb::EnableWebhookRequest>,
+    ) -> Result<Response<pb::EnableWebhookResponse>, Status> {
+        let workspace = authorize(Principal::of(&request)?, WRITE)?;
+        let (enabled, replayed) =
+            endpoint_health::enable(&self.state, workspace, &request.get_ref().id).await?;
+        Ok(Response::new(pb::EnableWebhookResponse {
+            data: Some(webhook(enabled)),
+            replayed_deliveries: replayed,
         }))
     }
 

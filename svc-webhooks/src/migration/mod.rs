@@ -5,6 +5,8 @@ use sea_orm_migration::prelude::*;
 pub(crate) mod m0001_received_events;
 pub(crate) mod m0002_subscriptions;
 pub(crate) mod m0003_deliveries;
+pub(crate) mod m0004_incoming_webhooks;
+pub(crate) mod m0005_endpoint_health;
 
 /// Runs svc-webhooks's migrations.
 pub struct Migrator;
@@ -16,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_received_events::Migration),
             Box::new(m0002_subscriptions::Migration),
             Box::new(m0003_deliveries::Migration),
+            Box::new(m0004_incoming_webhooks::Migration),
+            Box::new(m0005_endpoint_health::Migration),
         ]
     }
 }

@@ -49,6 +49,7 @@ pub mod entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+use super::attempts::entity::{Column as A, Entity as Attempts};
 use entity::{Column as C, Entity as E};
 
 /// Queues new deliveries (inside the transaction that stored their event).
@@ -76,15 +77,45 @@ fn due(now: DateTime<Utc>) -> Condition {
         )
 }
 
-/// Leases up to `limit` due deliveries of any workspace until `lease_until`, skipping the
-/// subscriptions in `busy`. On Postgres the rows are locked with `SKIP LOCKED`, so workers
-/// of several processes never claim the same row; on SQLite (one writer) each row is taken
-/// by a conditional update, which only one claimer can win.
+/// How many deliveries of each subscription a claim may take.
+pub struct Room<'a> {
+    /// Deliveries in all.
+    pub total: usize,
+    /// Deliveries of one subscription, given how many it has in flight already.
+    pub per_subscription: &'a (dyn Fn(&str) -> usize + Sync),
+}
+
+/// Rows looked at per delivery a claim may take, so that one subscription's backlog (a
+/// failing receiver's retries) does not fill the claim and starve the others.
+const CANDIDATES_PER_ROOM: usize = 4;
+
+/// The candidates to lease, oldest due first, within `room`.
+fn within_room(rows: Vec<DeliveryRow>, room: &Room<'_>) -> Vec<DeliveryRow> {
+    let mut taken: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut picked = Vec::new();
+    for row in rows {
+        if picked.len() == room.total {
+            break;
+        }
+        let n = taken.entry(row.subscription_id.clone()).or_default();
+        if *n < (room.per_subscription)(&row.subscription_id) {
+            *n += 1;
+            picked.push(row);
+        }
+    }
+    picked
+}
+
+/// Leases due deliveries of any workspace until `lease_until`, as many as `room` allows,
+/// skipping the subscriptions in `busy`. On Postgres the rows are locked with `SKIP
+/// LOCKED`, so workers of several processes never claim the same row (candidates left out
+/// are unlocked at commit, unleased); on SQLite (one writer) each row is taken by a
+/// conditional update, which only one claimer can win.
 pub async fn claim_due_across_workspaces(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-    limit: u64,
+    room: Room<'_>,
     busy: &[String],
 ) -> Result<Vec<DeliveryRow>, DbErr> {
     let mut select = E::find().filter(due(now));
@@ -94,14 +125,15 @@ pub async fn claim_due_across_workspaces(
     let select = select
         .order_by_asc(C::NextAttemptAt)
         .order_by_asc(C::Id)
-        .limit(limit);
+        .limit((room.total * CANDIDATES_PER_ROOM) as u64);
     let mut claimed = Vec::new();
     if db.get_database_backend() == DatabaseBackend::Postgres {
         let txn = db.begin().await?;
-        let rows = select
+        let candidates = select
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .all(&txn)
             .await?;
+        let rows = within_room(candidates, &room);
         if !rows.is_empty() {
             E::update_many()
                 .col_expr(C::LockedUntil, Expr::value(lease_until))
@@ -112,7 +144,7 @@ pub async fn claim_due_across_workspaces(
         txn.commit().await?;
         claimed = rows;
     } else {
-        for row in select.all(db).await? {
+        for row in within_room(select.all(db).await?, &room) {
             let won = E::update_many()
                 .col_expr(C::LockedUntil, Expr::value(lease_until))
                 .filter(C::Id.eq(row.id.clone()))
@@ -248,4 +280,53 @@ pub async fn list<Db: ConnectionTrait>(
         select = select.filter(C::Id.lt(before));
     }
     select.order_by_desc(C::Id).limit(limit).all(db).await
+}
+
+/// Gives a leased delivery back without an attempt, due again at `at` (its subscription
+/// is at its rate limit).
+pub async fn defer_across_workspaces(
+    db: &DatabaseConnection,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    E::update_many()
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::NextAttemptAt, Expr::value(at))
+        .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Queues again, due `now`, the subscription's deliveries that failed or were cancelled
+/// and were created, or attempted, at or after `since`; returns how many.
+pub async fn replay_since<Db: ConnectionTrait>(
+    db: &Db,
+    workspace_id: &str,
+    subscription_id: &str,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    Ok(E::update_many()
+        .col_expr(C::Status, Expr::value(PENDING))
+        .col_expr(C::NextAttemptAt, Expr::value(now))
+        .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::SubscriptionId.eq(subscription_id))
+        .filter(C::Status.is_in([FAILED, CANCELLED]))
+        .filter(
+            Condition::any().add(C::CreatedAt.gte(since)).add(
+                C::Id.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(A::DeliveryId)
+                        .from(Attempts)
+                        .and_where(A::WebhookId.eq(subscription_id))
+                        .and_where(A::AttemptedAt.gte(since))
+                        .to_owned(),
+                ),
+            ),
+        )
+        .exec(db)
+        .await?
+        .rows_affected)
 }

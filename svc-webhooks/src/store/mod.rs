@@ -4,4 +4,24 @@
 pub mod attempts;
 pub mod deliveries;
 pub mod events;
+pub mod incoming;
+pub mod incoming_calls;
+pub mod incoming_logs;
+pub mod rate_windows;
+pub mod retention;
 pub mod subscriptions;
+
+/// `sql`, written with Postgres's numbered parameters (`$1`), as the connection's backend
+/// takes it: SQLite numbers them `?1`.
+pub(crate) fn statement(
+    db: &impl sea_orm::ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> sea_orm::Statement {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => sql.to_owned(),
+        _ => sql.replace('$', "?"),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}

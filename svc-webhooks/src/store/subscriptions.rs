@@ -39,6 +39,10 @@ pub mod entity {
         pub deleted_at: Option<DateTimeUtc>,
         /// Why the delivery engine disabled it, if it did.
         pub disabled_reason: Option<String>,
+        /// The first failed attempt since the last 2xx (the engine's; see `mark_failing`).
+        pub failing_since: Option<DateTimeUtc>,
+        /// The partner API client it belongs to, if any.
+        pub client_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -69,12 +73,18 @@ pub async fn find<C2: ConnectionTrait>(
         .await
 }
 
-/// The workspace's live subscriptions, newest first.
+/// The workspace's live subscriptions (of one partner client when `client_id` is given),
+/// newest first.
 pub async fn list<C2: ConnectionTrait>(
     db: &C2,
     workspace_id: &str,
+    client_id: Option<&str>,
 ) -> Result<Vec<SubscriptionRow>, DbErr> {
-    E::find()
+    let mut select = E::find();
+    if let Some(client_id) = client_id {
+        select = select.filter(C::ClientId.eq(client_id));
+    }
+    select
         .filter(C::WorkspaceId.eq(workspace_id))
         .filter(C::DeletedAt.is_null())
         .order_by_desc(C::CreatedAt)
@@ -96,6 +106,9 @@ pub async fn save<C2: ConnectionTrait>(
     active.id = ActiveValue::NotSet;
     active.workspace_id = ActiveValue::NotSet;
     active.created_at = ActiveValue::NotSet;
+    // The engine's own column, written only by its targeted updates below, so a concurrent
+    // edit of the subscription cannot undo what a delivery recorded.
+    active.failing_since = ActiveValue::NotSet;
     E::update_many()
         .set(active)
         .filter(C::WorkspaceId.eq(workspace_id))
@@ -134,6 +147,49 @@ pub async fn disable<C2: ConnectionTrait>(
         )
         .filter(C::WorkspaceId.eq(workspace_id))
         .filter(C::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Notes that the subscription is failing, from `at`, unless it was already; returns since
+/// when it has been failing.
+pub async fn mark_failing<C2: ConnectionTrait>(
+    db: &C2,
+    workspace_id: &str,
+    id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, DbErr> {
+    E::update_many()
+        .col_expr(C::FailingSince, sea_orm::sea_query::Expr::value(at))
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::Id.eq(id))
+        .filter(C::FailingSince.is_null())
+        .exec(db)
+        .await?;
+    Ok(E::find()
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::Id.eq(id))
+        .one(db)
+        .await?
+        .and_then(|row| row.failing_since)
+        .unwrap_or(at))
+}
+
+/// Notes that the subscription answered 2xx: it is failing no more.
+pub async fn mark_healthy<C2: ConnectionTrait>(
+    db: &C2,
+    workspace_id: &str,
+    id: &str,
+) -> Result<(), DbErr> {
+    E::update_many()
+        .col_expr(
+            C::FailingSince,
+            sea_orm::sea_query::Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+        )
+        .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::Id.eq(id))
+        .filter(C::FailingSince.is_not_null())
         .exec(db)
         .await?;
     Ok(())

@@ -3,9 +3,11 @@
 //! its own.
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    TransactionTrait,
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode},
 };
+use sea_orm_migration::MigratorTrait;
 use std::{path::Path, time::Duration};
 
 /// The URL a service should use: `DATABASE_URL` when given, else a SQLite file named after
@@ -15,6 +17,24 @@ pub fn service_url(database_url: Option<&str>, data_dir: &Path, service: &str) -
         Some(url) if !url.is_empty() => url.to_owned(),
         _ => format!("sqlite://{}/{service}.db?mode=rwc", data_dir.display()),
     }
+}
+
+/// Runs `M`'s pending migrations for the service owning `schema`. On Postgres they run in
+/// one transaction that first takes an advisory lock per schema, so processes that start
+/// together on one database take turns (none fails on a table another is creating; the
+/// later ones find nothing left to do) and a failed migration leaves nothing half done.
+/// SQLite is one process's file and needs no turn.
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, schema: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return M::up(db, None).await;
+    }
+    let turn = db.begin().await?;
+    turn.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock(hashtext('crm-migrations:{schema}'))"
+    ))
+    .await?;
+    M::up(&turn, None).await?;
+    turn.commit().await
 }
 
 /// True when `url` points at Postgres.

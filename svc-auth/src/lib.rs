@@ -23,7 +23,6 @@ use crm_proto::auth::{
 };
 use domain::AuthState;
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -122,7 +121,7 @@ pub const SERVICE_NAMES: &[&str] = &[
 /// Connects to the database and brings its schema up to date.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let db = crm_platform::db::connect(&config.database_url, "auth").await?;
-    migration::Migrator::up(&db, None).await?;
+    crm_platform::db::migrate::<migration::Migrator>(&db, "auth").await?;
     Ok(db)
 }
 

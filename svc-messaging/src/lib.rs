@@ -28,7 +28,6 @@ use crm_proto::messaging::{
     messaging_service_server::MessagingServiceServer,
     sequence_service_server::SequenceServiceServer,
 };
-use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
@@ -133,7 +132,7 @@ pub async fn serve(
             )
         })?;
     let db = crm_platform::db::connect(&config.database_url, "messaging").await?;
-    migration::Migrator::up(&db, None).await?;
+    crm_platform::db::migrate::<migration::Migrator>(&db, "messaging").await?;
     let relay = if config.events_sink_url.is_empty() {
         tracing::warn!("no events_sink_url: message events are recorded and stay queued");
         None

@@ -17,7 +17,6 @@ use crm_proto::pipeline::{
 };
 use domain::PipelineState;
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +56,7 @@ pub const SERVICE_NAMES: &[&str] = &[
 /// Connects to the database and brings its schema up to date.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let db = crm_platform::db::connect(&config.database_url, "pipeline").await?;
-    migration::Migrator::up(&db, None).await?;
+    crm_platform::db::migrate::<migration::Migrator>(&db, "pipeline").await?;
     Ok(db)
 }
 

@@ -18,7 +18,6 @@ use crm_proto::webhooks::{
     incoming_webhooks_service_server::IncomingWebhooksServiceServer,
     trigger_service_server::TriggerServiceServer, webhooks_service_server::WebhooksServiceServer,
 };
-use sea_orm_migration::MigratorTrait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -117,7 +116,7 @@ pub async fn serve(
     let targets =
         domain::ssrf::TargetPolicy::new(&config.allow_targets).map_err(anyhow::Error::msg)?;
     let db = crm_platform::db::connect(&config.database_url, "webhooks").await?;
-    migration::Migrator::up(&db, None).await?;
+    crm_platform::db::migrate::<migration::Migrator>(&db, "webhooks").await?;
     let verifier = PrincipalVerifier::new(&config.service_secret);
     let state = domain::WebhooksState {
         db: db.clone(),

@@ -78,10 +78,9 @@ pub async fn spawn_with(config: svc_webhooks::Config, storage: Arc<TestStorage>)
         .connect_lazy();
     let mut ready = false;
     for _ in 0..200 {
-        assert!(
-            !server.is_finished(),
-            "svc-webhooks stopped during start-up"
-        );
+        if server.is_finished() {
+            panic!("svc-webhooks stopped during start-up: {:?}", server.await);
+        }
         if probe_answered(&channel).await {
             ready = true;
             break;

@@ -142,3 +142,32 @@ async fn postgres_restart_loses_nothing() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn replicas_starting_together_on_a_fresh_database_both_run() {
+    if crm_platform::config::env_nonempty("DATABASE_URL").is_none() {
+        // SQLite is one process's file: replicas share a Postgres database only.
+        println!("skipped: replicas share a database on Postgres only");
+        return;
+    }
+    let (config, storage) = crate::test_config().await;
+    // Both migrate at once; each waits for its turn rather than failing on the other's tables.
+    let (first, mut second) = tokio::join!(
+        spawn_with(config.clone(), storage.clone()),
+        spawn_with(config, storage)
+    );
+    second.workspace = first.workspace.clone();
+    let receiver = Receiver::start(200).await;
+    second.subscribe(&receiver.url, &["contact.*"], None).await;
+    let events = first.publish(3).await;
+    within(
+        Duration::from_secs(10),
+        "deliveries from either replica",
+        || receiver.delivered().len() >= 3,
+    )
+    .await;
+    assert_eq!(
+        receiver.delivered().into_iter().collect::<HashSet<_>>(),
+        events.into_iter().collect::<HashSet<_>>()
+    );
+}

@@ -156,6 +156,48 @@ pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
     )
 }
 
+/// Until `shutdown`, wakes `wake` whenever any process sends `NOTIFY channel` on the Postgres
+/// database behind `db`, so queued work starts without waiting for a worker's next poll. A
+/// dropped connection is re-established (after `pause`, so a down database is not spun on);
+/// the workers' poll stays the safety net meanwhile, and alone if LISTEN cannot start.
+pub async fn wake_on_notify(
+    db: DatabaseConnection,
+    channel: &str,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    pause: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use sea_orm::sqlx::postgres::PgListener;
+    let connected = async {
+        let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
+        listener.listen(channel).await?;
+        Ok::<_, sea_orm::sqlx::Error>(listener)
+    };
+    let mut listener = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        connected = connected => match connected {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "LISTEN failed; workers rely on polling");
+                return;
+            }
+        },
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = listener.recv() => match received {
+                Ok(_) => wake.notify_one(),
+                Err(e) => {
+                    // recv reconnects on the next call.
+                    tracing::warn!(error = %e, channel, "LISTEN connection lost; reconnecting");
+                    tokio::time::sleep(pause).await;
+                }
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, Statement};

@@ -84,43 +84,17 @@ pub fn spawn(
     if workers > 0 && dispatcher.state.db.get_database_backend() == DatabaseBackend::Postgres {
         let span = tracing::info_span!("message_listener");
         tasks.push(tokio::spawn(
-            listen(dispatcher.state.clone(), shutdown).instrument(span),
+            crm_platform::db::wake_on_notify(
+                dispatcher.state.db.clone(),
+                WAKE_CHANNEL,
+                dispatcher.state.wake.clone(),
+                POLL,
+                shutdown,
+            )
+            .instrument(span),
         ));
     }
     tasks
-}
-
-/// On Postgres, wakes this process's workers when any process queues a job (`NOTIFY`).
-async fn listen(state: MessagingState, shutdown: CancellationToken) {
-    use sea_orm::sqlx::postgres::PgListener;
-    let connected = async {
-        let mut listener =
-            PgListener::connect_with(state.db.get_postgres_connection_pool()).await?;
-        listener.listen(WAKE_CHANNEL).await?;
-        Ok::<_, sea_orm::sqlx::Error>(listener)
-    };
-    let mut listener = tokio::select! {
-        _ = shutdown.cancelled() => return,
-        connected = connected => match connected {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::warn!(error = %e, "LISTEN failed; workers rely on polling");
-                return;
-            }
-        },
-    };
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            received = listener.recv() => match received {
-                Ok(_) => state.wake.notify_one(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
-                    tokio::time::sleep(POLL).await;
-                }
-            },
-        }
-    }
 }
 
 impl Dispatcher {

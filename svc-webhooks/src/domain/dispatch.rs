@@ -100,46 +100,17 @@ pub fn spawn(
     {
         let span = tracing::info_span!("webhook_listener");
         tasks.push(tokio::spawn(
-            listen(dispatcher.state.clone(), shutdown).instrument(span),
+            crm_platform::db::wake_on_notify(
+                dispatcher.state.db.clone(),
+                WAKE_CHANNEL,
+                dispatcher.state.wake.clone(),
+                POLL,
+                shutdown,
+            )
+            .instrument(span),
         ));
     }
     tasks
-}
-
-/// On Postgres, wakes this process's workers when any process fans out (`NOTIFY`), so
-/// deliveries queued elsewhere start without waiting for the next poll. The poll stays as
-/// the safety net if the listener's connection drops.
-async fn listen(state: WebhooksState, shutdown: CancellationToken) {
-    use sea_orm::sqlx::postgres::PgListener;
-    let connected = async {
-        let mut listener =
-            PgListener::connect_with(state.db.get_postgres_connection_pool()).await?;
-        listener.listen(WAKE_CHANNEL).await?;
-        Ok::<_, sea_orm::sqlx::Error>(listener)
-    };
-    let mut listener = tokio::select! {
-        _ = shutdown.cancelled() => return,
-        connected = connected => match connected {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::warn!(error = %e, "LISTEN failed; workers rely on polling");
-                return;
-            }
-        },
-    };
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            received = listener.recv() => match received {
-                Ok(_) => state.wake.notify_one(),
-                Err(e) => {
-                    // recv reconnects on the next call; pause so a down database is not spun on.
-                    tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
-                    tokio::time::sleep(POLL).await;
-                }
-            },
-        }
-    }
 }
 
 impl Dispatcher {

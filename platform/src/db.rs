@@ -112,9 +112,15 @@ async fn connect_pool(
         .sqlx_logging(false);
     if is_postgres(url) {
         let admin = Database::connect(url).await?;
-        admin
+        let created = admin
             .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-            .await?;
+            .await;
+        match created {
+            // Two processes starting together: IF NOT EXISTS does not stop the other's
+            // concurrent create from failing on the catalog's unique index; the schema is there.
+            Err(e) if !is_unique_violation(&e) => return Err(e),
+            _ => {}
+        }
         admin.close().await?;
         options.set_schema_search_path(schema.to_owned());
     } else {

@@ -8,6 +8,8 @@ const FILES: &[&str] = &[
     "crm/auth/v1/auth.proto",
     "crm/auth/v1/workspaces.proto",
     "crm/pipeline/v1/pipeline.proto",
+    "crm/pipeline/v1/actions.proto",
+    "crm/pipeline/v1/calendar.proto",
     "crm/metrics/v1/metrics.proto",
     "crm/webhooks/v1/webhooks.proto",
     "crm/webhooks/v1/incoming.proto",

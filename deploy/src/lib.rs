@@ -225,6 +225,12 @@ impl Stack {
         let mut backends = std::collections::BTreeMap::new();
 
         let (listener, auth_addr) = bind_local().await?;
+        // svc-auth counts agents' assignments in svc-pipeline, and svc-webhooks's incoming
+        // hooks write there: bind it now so its address is known (it starts further down).
+        let (pipeline_listener, pipeline_addr) = bind_local().await?;
+        // svc-pipeline's actions queue messages in svc-messaging, which checks contacts in
+        // svc-pipeline: both connect lazily, so binding both now breaks the circle.
+        let (messaging_listener, messaging_addr) = bind_local().await?;
         let auth_database_url =
             service_url(config.database_url.as_deref(), &config.data_dir, "auth");
         let auth_config = svc_auth::Config {
@@ -241,6 +247,7 @@ impl Stack {
                 signup: config.signup,
             },
             key_limits: config.key_limits,
+            pipeline_url: format!("http://{pipeline_addr}"),
             ..Default::default()
         };
         let bus = bus_for(&config, &local_bus, &shutdown)?;
@@ -261,24 +268,8 @@ impl Stack {
         backends.insert("auth".to_owned(), format!("http://{auth_addr}"));
 
         let secret = config.service_secret.clone();
-        macro_rules! start_domain_service {
-            ($name:literal, $krate:ident) => {{
-                let (listener, addr) = bind_local().await?;
-                // Later issues add settings to these configs; defaults cover them here.
-                let mut cfg = $krate::Config::default();
-                cfg.service_secret = secret.clone();
-                tasks.push(spawn_named(
-                    concat!("svc-", $name),
-                    $krate::serve(cfg, listener, shutdown.clone()),
-                ));
-                backends.insert($name.to_owned(), format!("http://{addr}"));
-            }};
-        }
         // svc-webhooks first: svc-pipeline's outbox relay delivers to it.
         let (listener, webhooks_addr) = bind_local().await?;
-        // svc-webhooks's incoming hooks write to svc-pipeline: bind it now so its address is
-        // known (it starts below, once the sink it relays to is up).
-        let (pipeline_listener, pipeline_addr) = bind_local().await?;
         let webhooks_config = svc_webhooks::Config {
             database_url: service_url(config.database_url.as_deref(), &config.data_dir, "webhooks"),
             service_secret: secret.clone(),
@@ -300,6 +291,8 @@ impl Stack {
             database_url: service_url(config.database_url.as_deref(), &config.data_dir, "pipeline"),
             service_secret: secret.clone(),
             events_sink_url: format!("http://{webhooks_addr}"),
+            auth_url: format!("http://{auth_addr}"),
+            messaging_url: format!("http://{messaging_addr}"),
         };
         tasks.push(spawn_named(
             "svc-pipeline",
@@ -307,10 +300,25 @@ impl Stack {
         ));
         backends.insert("pipeline".to_owned(), format!("http://{pipeline_addr}"));
 
-        start_domain_service!("metrics", svc_metrics);
+        // svc-metrics reads svc-pipeline's tables (read-only, connecting lazily, so it may
+        // start before they exist) and asks svc-auth for workspaces' timezones.
+        let (listener, metrics_addr) = bind_local().await?;
+        let metrics_config = svc_metrics::Config {
+            service_secret: secret.clone(),
+            pipeline_database_url: service_url(
+                config.database_url.as_deref(),
+                &config.data_dir,
+                "pipeline",
+            ),
+            auth_url: format!("http://{auth_addr}"),
+        };
+        tasks.push(spawn_named(
+            "svc-metrics",
+            svc_metrics::serve(metrics_config, listener, shutdown.clone()),
+        ));
+        backends.insert("metrics".to_owned(), format!("http://{metrics_addr}"));
         // svc-messaging after svc-pipeline (it checks contacts there) and svc-webhooks (its
         // outbox relay delivers there).
-        let (listener, messaging_addr) = bind_local().await?;
         let messaging_config = svc_messaging::Config {
             database_url: service_url(
                 config.database_url.as_deref(),
@@ -320,11 +328,12 @@ impl Stack {
             service_secret: secret.clone(),
             events_sink_url: format!("http://{webhooks_addr}"),
             pipeline_url: format!("http://{pipeline_addr}"),
+            auth_url: format!("http://{auth_addr}"),
             messaging: config.messaging.clone(),
         };
         tasks.push(spawn_named(
             "svc-messaging",
-            svc_messaging::serve(messaging_config, listener, shutdown.clone()),
+            svc_messaging::serve(messaging_config, messaging_listener, shutdown.clone()),
         ));
         backends.insert("messaging".to_owned(), format!("http://{messaging_addr}"));
 

@@ -4,7 +4,7 @@ use crate::{
     error::GatewayError,
     ops, proxy,
     state::GatewayState,
-    transcode::{incoming_webhook, rest},
+    transcode::{raw_body, rest},
 };
 use axum::{
     Router,
@@ -32,7 +32,7 @@ pub fn build(state: Arc<GatewayState>, cors: CorsLayer) -> Router {
     let mut by_path: BTreeMap<String, MethodRouter<Arc<GatewayState>>> = BTreeMap::new();
     for binding in &state.table.bindings {
         let path = binding.path.to_string();
-        if path == incoming_webhook::PATH {
+        if raw_body::route(&path).is_some() {
             // Served below with the raw body (its signature covers the exact bytes).
             continue;
         }
@@ -61,19 +61,22 @@ pub fn build(state: Arc<GatewayState>, cors: CorsLayer) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route("/docs", get(ops::docs))
-        .route("/docs/assets/{file}", get(ops::docs_asset))
-        .route(
-            incoming_webhook::PATH,
+        .route("/docs/assets/{file}", get(ops::docs_asset));
+    for &raw in raw_body::ROUTES {
+        router = router.route(
+            raw.path,
             axum::routing::post(
-                |State(state): State<Arc<GatewayState>>,
-                 Path(token): Path<String>,
-                 request: Request| async move {
+                move |State(state): State<Arc<GatewayState>>,
+                      params: Option<Path<Vec<(String, String)>>>,
+                      request: Request| async move {
                     let ip = client_ip(&state, &request);
-                    incoming_webhook::handle(state, token, request, ip).await
+                    let params = params.map(|Path(p)| p).unwrap_or_default();
+                    raw_body::handle(state, raw, params, request, ip).await
                 },
             )
             .fallback(method_not_allowed),
         );
+    }
     for (path, route) in by_path {
         router = router.route(&path, route);
     }

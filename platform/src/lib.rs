@@ -19,6 +19,7 @@ pub mod secret;
 pub mod server;
 pub mod telemetry;
 pub mod testing;
+pub mod workspaces;
 
 pub use principal::{Principal, PrincipalKind};
 

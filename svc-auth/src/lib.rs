@@ -61,6 +61,9 @@ pub struct Config {
     pub auth: AccountPolicy,
     /// Ceilings on keys' rate limits and on keys per user (`CRM_KEY_LIMITS__*`).
     pub key_limits: domain::key_policy::KeyLimits,
+    /// gRPC URL of svc-pipeline, which counts the agents' assignments (`CRM_PIPELINE_URL`).
+    /// Empty: every `active_assignments` is 0.
+    pub pipeline_url: String,
 }
 
 /// Who may create accounts.
@@ -87,6 +90,7 @@ impl Default for Config {
             request_log_prune_every_secs: 3600,
             auth: AccountPolicy::default(),
             key_limits: domain::key_policy::KeyLimits::default(),
+            pipeline_url: String::new(),
         }
     }
 }
@@ -149,6 +153,18 @@ pub async fn serve(
     let usage_writer = crm_platform::db::connect_bulk_writer(&config.database_url, "auth")
         .await?
         .unwrap_or_else(|| db.clone());
+    let verifier = PrincipalVerifier::new(&config.service_secret);
+    let assignments = if config.pipeline_url.is_empty() {
+        tracing::warn!("no pipeline_url: every agent's active_assignments reads 0");
+        None
+    } else {
+        Some(std::sync::Arc::new(
+            domain::assignment_counts::AssignmentCounts::new(
+                &config.pipeline_url,
+                verifier.clone(),
+            )?,
+        ))
+    };
     let state = AuthState {
         db: db.clone(),
         usage_writer,
@@ -159,6 +175,8 @@ pub async fn serve(
         quota,
         signup: config.auth.signup,
         key_limits: config.key_limits,
+        assignments,
+        activity: std::sync::Arc::default(),
     };
     domain::request_log::spawn_pruning(
         state.clone(),
@@ -166,7 +184,6 @@ pub async fn serve(
         std::time::Duration::from_secs(config.request_log_prune_every_secs),
         shutdown.clone(),
     );
-    let verifier = PrincipalVerifier::new(&config.service_secret);
     let result = serve_grpc(listener, shutdown, SERVICE_NAMES, |router| {
         router
             .add_service(AuthServiceServer::with_interceptor(

@@ -44,6 +44,18 @@ pub enum MessagingError {
     /// svc-pipeline refused or failed the contact check; its answer is passed on.
     #[error("checking the contact: {0}")]
     Contacts(Status),
+    /// A provider callback arrived, but that provider is not configured here.
+    #[error("delivery reports of this provider are not taken here: SMS does not go through it")]
+    CallbackNotConfigured,
+    /// A provider callback whose signature does not verify.
+    #[error("the request's provider signature does not verify")]
+    BadSignature,
+    /// Reports on one message kept racing; the provider retries.
+    #[error("the message is being updated by another report; retry")]
+    Busy,
+    /// svc-auth did not tell the workspace's timezone (a sequence's days need it).
+    #[error("reading the workspace's settings: {0}")]
+    Workspace(Status),
     /// A database error (logged where it is mapped; never shown).
     #[error("database error while {context}: {source}")]
     Db {
@@ -99,6 +111,24 @@ impl From<MessagingError> for Status {
                 ApiError::new(Code::FailedPrecondition, "MESSAGE_NOT_PENDING", message)
                     .with_meta(HTTP_STATUS_KEY, "409")
                     .into()
+            }
+            MessagingError::CallbackNotConfigured => {
+                ApiError::new(Code::NotFound, "NOT_FOUND", message).into()
+            }
+            MessagingError::BadSignature => {
+                ApiError::new(Code::PermissionDenied, "INVALID_SIGNATURE", message)
+                    .with_field("x-twilio-signature", "does not verify")
+                    .into()
+            }
+            MessagingError::Busy => ApiError::new(Code::Unavailable, "BUSY", message).into(),
+            MessagingError::Workspace(status) => {
+                tracing::warn!(error = %status.message(), "workspace lookup failed");
+                ApiError::new(
+                    Code::Unavailable,
+                    "WORKSPACE_UNAVAILABLE",
+                    "the workspace's timezone could not be read right now; try again shortly",
+                )
+                .into()
             }
             MessagingError::Contacts(status) => match status.code() {
                 // The caller's own standing (a key without contacts:read) travels unchanged.

@@ -23,9 +23,13 @@ pub use domain::providers::{
     },
 };
 
-use crm_platform::{Secret, outbox::Relay, principal::PrincipalVerifier, server::serve_grpc};
+use crm_platform::{
+    Secret, outbox::Relay, principal::PrincipalVerifier, server::serve_grpc,
+    workspaces::WorkspaceProfiles,
+};
 use crm_proto::messaging::{
     messaging_service_server::MessagingServiceServer,
+    provider_callback_service_server::ProviderCallbackServiceServer,
     sequence_service_server::SequenceServiceServer,
 };
 use serde::{Deserialize, Serialize};
@@ -45,6 +49,8 @@ pub struct Config {
     pub events_sink_url: String,
     /// gRPC URL of svc-pipeline, where contacts are checked.
     pub pipeline_url: String,
+    /// gRPC URL of svc-auth, which knows each workspace's timezone. Empty: UTC for all.
+    pub auth_url: String,
     /// Workers, pacing and providers (`CRM_MESSAGING__...`).
     pub messaging: MessagingSettings,
 }
@@ -56,6 +62,7 @@ impl Default for Config {
             service_secret: Secret::default(),
             events_sink_url: String::new(),
             pipeline_url: "http://127.0.0.1:50052".into(),
+            auth_url: "http://127.0.0.1:50051".into(),
             messaging: MessagingSettings::default(),
         }
     }
@@ -103,6 +110,7 @@ impl Default for MessagingSettings {
 pub const SERVICE_NAMES: &[&str] = &[
     "crm.messaging.v1.MessagingService",
     "crm.messaging.v1.SequenceService",
+    "crm.messaging.v1.ProviderCallbackService",
 ];
 
 /// Runs svc-messaging on `listener` until `shutdown` fires.
@@ -131,6 +139,13 @@ pub async fn serve(
                 config.pipeline_url
             )
         })?;
+    let workspaces = WorkspaceProfiles::new(&config.auth_url, verifier.clone(), "svc-messaging")
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "auth_url '{}' is not a URL ({e}): set CRM_AUTH_URL to svc-auth's gRPC address",
+                config.auth_url
+            )
+        })?;
     let db = crm_platform::db::connect(&config.database_url, "messaging").await?;
     crm_platform::db::migrate::<migration::Migrator>(&db, "messaging").await?;
     let relay = if config.events_sink_url.is_empty() {
@@ -154,6 +169,13 @@ pub async fn serve(
     let state = domain::MessagingState {
         db: db.clone(),
         contacts,
+        workspaces,
+        twilio_callbacks: (settings.providers.sms_provider == "twilio"
+            && !settings.providers.twilio.status_callback_url.is_empty())
+        .then(|| domain::callbacks::TwilioCallbackAuth {
+            url: settings.providers.twilio.status_callback_url.clone(),
+            auth_token: settings.providers.twilio.auth_token.clone(),
+        }),
         relay,
         wake: Arc::default(),
         lease: Duration::from_secs(settings.lease_secs.max(1)),
@@ -181,7 +203,13 @@ pub async fn serve(
                 verifier.interceptor(),
             ))
             .add_service(SequenceServiceServer::with_interceptor(
-                grpc::sequences::SequenceApi { state },
+                grpc::sequences::SequenceApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(ProviderCallbackServiceServer::with_interceptor(
+                grpc::callbacks::CallbackApi { state },
                 verifier.interceptor(),
             ))
     })

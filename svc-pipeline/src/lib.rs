@@ -1,4 +1,5 @@
-//! svc-pipeline: pipelines, stages, opportunities, companies, contacts and tags.
+//! svc-pipeline: pipelines, stages, opportunities, companies, contacts, tags and the actions
+//! run on contacts.
 //!
 //! [`serve`] runs the gRPC services on a listener it is given, with the outbox relay that
 //! pushes this service's domain events to svc-webhooks.
@@ -10,7 +11,9 @@ pub mod store;
 
 use crm_platform::{Secret, outbox::Relay, principal::PrincipalVerifier, server::serve_grpc};
 use crm_proto::pipeline::{
-    company_service_server::CompanyServiceServer, contact_service_server::ContactServiceServer,
+    action_service_server::ActionServiceServer, assignment_service_server::AssignmentServiceServer,
+    calendar_service_server::CalendarServiceServer, company_service_server::CompanyServiceServer,
+    contact_service_server::ContactServiceServer,
     opportunity_service_server::OpportunityServiceServer,
     pipeline_service_server::PipelineServiceServer, stage_service_server::StageServiceServer,
     tag_service_server::TagServiceServer,
@@ -31,6 +34,12 @@ pub struct Config {
     pub service_secret: Secret,
     /// gRPC URL of the event sink (svc-webhooks). Empty: events are recorded and stay queued.
     pub events_sink_url: String,
+    /// gRPC URL of svc-auth, which says whether an `assigned_to` is a member of the
+    /// workspace (`CRM_AUTH_URL`). Empty: only the value's shape is checked.
+    pub auth_url: String,
+    /// gRPC URL of svc-messaging, which the send_sms, send_email and apply_sequence actions
+    /// call (`CRM_MESSAGING_URL`). Empty: those actions answer 503.
+    pub messaging_url: String,
 }
 
 impl Default for Config {
@@ -39,6 +48,8 @@ impl Default for Config {
             database_url: "sqlite://data/pipeline.db?mode=rwc".into(),
             service_secret: Secret::default(),
             events_sink_url: String::new(),
+            auth_url: String::new(),
+            messaging_url: String::new(),
         }
     }
 }
@@ -51,6 +62,9 @@ pub const SERVICE_NAMES: &[&str] = &[
     "crm.pipeline.v1.CompanyService",
     "crm.pipeline.v1.ContactService",
     "crm.pipeline.v1.TagService",
+    "crm.pipeline.v1.AssignmentService",
+    "crm.pipeline.v1.ActionService",
+    "crm.pipeline.v1.CalendarService",
 ];
 
 /// Connects to the database and brings its schema up to date.
@@ -90,9 +104,37 @@ pub async fn serve(
             tracing::info_span!("outbox_relay", service = "svc-pipeline"),
         ))
     });
+    let members = if config.auth_url.is_empty() {
+        tracing::warn!(
+            "no auth_url: an assigned_to is not checked to be a member of the workspace"
+        );
+        None
+    } else {
+        Some(std::sync::Arc::new(
+            domain::assignments::MemberDirectory::new(&config.auth_url, verifier.clone())?,
+        ))
+    };
+    let messaging = if config.messaging_url.is_empty() {
+        tracing::warn!(
+            "no messaging_url: the send_sms, send_email and apply_sequence actions answer 503"
+        );
+        None
+    } else {
+        Some(std::sync::Arc::new(
+            domain::actions::messaging::Messaging::new(&config.messaging_url, verifier.clone())?,
+        ))
+    };
+    // Workspace timezones for the calendar's days (UTC for every workspace without auth_url).
+    let profiles = crm_platform::workspaces::WorkspaceProfiles::new(
+        &config.auth_url,
+        verifier.clone(),
+        "svc-pipeline",
+    )?;
     let state = PipelineState {
         db: db.clone(),
         relay,
+        members,
+        messaging,
     };
     let result = serve_grpc(listener, shutdown.clone(), SERVICE_NAMES, |router| {
         router
@@ -127,7 +169,26 @@ pub async fn serve(
                 verifier.interceptor(),
             ))
             .add_service(TagServiceServer::with_interceptor(
-                grpc::tags::TagApi { state },
+                grpc::tags::TagApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(AssignmentServiceServer::with_interceptor(
+                grpc::assignments::AssignmentApi {
+                    state: state.clone(),
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(CalendarServiceServer::with_interceptor(
+                grpc::calendar::CalendarApi {
+                    state: state.clone(),
+                    profiles,
+                },
+                verifier.interceptor(),
+            ))
+            .add_service(ActionServiceServer::with_interceptor(
+                grpc::actions::ActionApi { state },
                 verifier.interceptor(),
             ))
     })

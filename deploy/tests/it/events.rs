@@ -163,6 +163,7 @@ async fn queued_events_survive_a_restart_and_a_sink_outage() {
         database_url: db_url.clone(),
         service_secret: secret.clone(),
         events_sink_url: format!("http://{sink_addr}"),
+        ..Default::default()
     };
 
     let stop = CancellationToken::new();

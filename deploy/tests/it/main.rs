@@ -2,8 +2,11 @@
 //! through the gateway (REST, gRPC, gRPC-web). With `DATABASE_URL` / `REDIS_URL` set the same
 //! tests run against Postgres and Redis; each test gets its own database and key prefix.
 
+mod actions;
+mod agents;
 mod api_clients;
 mod api_keys;
+mod calendar;
 mod client_admission;
 mod client_limits;
 mod client_webhook;
@@ -22,6 +25,7 @@ mod key_auth;
 mod key_rotation;
 mod limits;
 mod messaging;
+mod metrics;
 mod money;
 mod opportunities;
 mod opportunity_lists;

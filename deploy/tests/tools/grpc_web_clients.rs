@@ -19,7 +19,7 @@ use tonic_health::pb::{
 };
 
 /// Every service a caller outside can use, as reflection must list it.
-const PUBLIC_SERVICES: [&str; 15] = [
+const PUBLIC_SERVICES: [&str; 19] = [
     "crm.auth.v1.AuthService",
     "crm.auth.v1.ApiKeyService",
     "crm.auth.v1.ApiClientService",
@@ -30,11 +30,15 @@ const PUBLIC_SERVICES: [&str; 15] = [
     "crm.pipeline.v1.CompanyService",
     "crm.pipeline.v1.ContactService",
     "crm.pipeline.v1.TagService",
+    "crm.pipeline.v1.ActionService",
+    "crm.pipeline.v1.CalendarService",
+    "crm.metrics.v1.MetricsService",
     "crm.webhooks.v1.WebhooksService",
     "crm.webhooks.v1.TriggerService",
     "crm.webhooks.v1.IncomingWebhooksService",
     "crm.messaging.v1.MessagingService",
     "crm.messaging.v1.SequenceService",
+    "crm.messaging.v1.ProviderCallbackService",
 ];
 /// The standard services the gateway answers itself.
 const STANDARD_SERVICES: [&str; 3] = [
@@ -43,9 +47,10 @@ const STANDARD_SERVICES: [&str; 3] = [
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 /// Services only our own services call: never listed.
-const INTERNAL_SERVICES: [&str; 2] = [
+const INTERNAL_SERVICES: [&str; 3] = [
     "crm.auth.v1.KeyValidationService",
     "crm.webhooks.v1.EventSinkService",
+    "crm.pipeline.v1.AssignmentService",
 ];
 
 /// `application/grpc-web-text` is what the `grpc-web` npm library sends by default: the

@@ -239,7 +239,28 @@ fn operation(
         "x-required-scopes": scopes,
         "responses": responses,
     });
-    if &*b.path == crate::transcode::incoming_webhook::PATH {
+    if &*b.path == crate::transcode::raw_body::TWILIO_STATUS.path {
+        // Served raw: Twilio posts a form, signed with X-Twilio-Signature over the URL svc-
+        // messaging gave it and the sorted parameters.
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/x-www-form-urlencoded": {"schema": {
+                "type": "object",
+                "description": "Twilio's message status callback, signed with X-Twilio-Signature.",
+                "properties": {
+                    "MessageSid": {"type": "string"},
+                    "MessageStatus": {"type": "string", "enum": ["queued", "sending", "sent", "delivered", "undelivered", "failed", "read"]},
+                    "ErrorCode": {"type": "string"},
+                    "AccountSid": {"type": "string"}
+                },
+                "additionalProperties": {"type": "string"}
+            }}}
+        });
+        if let Some(responses) = op["responses"].as_object_mut() {
+            responses.remove("200");
+            responses.insert("204".into(), json!({"description": "Recorded."}));
+        }
+    } else if &*b.path == crate::transcode::raw_body::INCOMING_WEBHOOK.path {
         // Served raw (the signature covers the bytes sent): the message's `body` and
         // `headers` are filled by the gateway, and callers send any JSON object.
         op["requestBody"] = json!({

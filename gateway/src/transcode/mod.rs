@@ -1,7 +1,7 @@
 //! REST ↔ gRPC transcoding driven by the descriptor set.
 
 pub mod codec;
-pub mod incoming_webhook;
+pub mod raw_body;
 pub mod request;
 pub mod response;
 pub mod rest;

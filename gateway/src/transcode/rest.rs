@@ -15,6 +15,9 @@ use crm_platform::principal::{CLIENT_IP_HEADER, REQUEST_ID_HEADER};
 use http::{HeaderValue, StatusCode, header::CONTENT_TYPE, request::Parts, uri::PathAndQuery};
 use std::{net::IpAddr, sync::Arc};
 
+/// The header (and gRPC metadata entry) carrying a caller's idempotency key.
+const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
 /// Handles one REST call: admit, build the request message, call the backend, answer. Every
 /// answer, success or error, carries the caller's rate-limit state.
 pub async fn handle(
@@ -149,6 +152,17 @@ async fn forward(
         .and_then(|v| v.parse().ok())
     {
         metadata.insert(REQUEST_ID_HEADER, id);
+    }
+    // The caller's Idempotency-Key goes on too: a service that stores keys (svc-pipeline's
+    // actions) then runs a retry once even through another gateway that has no shared Redis
+    // and so cannot replay it.
+    if let Some(key) = parts
+        .headers
+        .get(IDEMPOTENCY_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+    {
+        metadata.insert(IDEMPOTENCY_KEY_HEADER, key);
     }
     // An address's text is always valid metadata.
     if let Ok(address) = ip.to_string().parse() {

@@ -1,8 +1,11 @@
 //! svc-auth's domain: what a login, a membership and an API key mean, independent of the
 //! wire and of the tables.
 
+pub mod agent_activity;
+pub mod agents;
 pub mod api_client;
 pub mod api_key;
+pub mod assignment_counts;
 pub mod audit;
 pub mod client_extras;
 pub mod client_quota;
@@ -12,7 +15,6 @@ pub mod invitation;
 pub mod key_owner;
 pub mod key_policy;
 pub mod login_throttle;
-pub mod member;
 pub mod members;
 pub mod password;
 pub mod provision;
@@ -51,6 +53,11 @@ pub struct AuthState {
     pub signup: session::SignupMode,
     /// Ceilings on keys' rate limits and on keys per user.
     pub key_limits: key_policy::KeyLimits,
+    /// svc-pipeline's assignment counts for the agents; `None` without a `pipeline_url`
+    /// (every count is then 0).
+    pub assignments: Option<std::sync::Arc<assignment_counts::AssignmentCounts>>,
+    /// Keeps `last_active` writes to one a minute per member.
+    pub activity: std::sync::Arc<agent_activity::ActivityThrottle>,
 }
 
 /// Now, at the millisecond precision every backend stores, so a value read back equals the

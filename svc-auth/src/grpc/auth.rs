@@ -1,9 +1,9 @@
-//! `crm.auth.v1.AuthService`: login and who-am-I.
+//! `crm.auth.v1.AuthService`: login, who-am-I and the agents.
 
-use super::convert::ts;
+use super::convert::ts_opt;
 use crate::domain::{
-    AuthState,
-    member::{self, AgentFilter},
+    AuthState, agent_activity,
+    agents::{self, AgentFilter},
     session,
 };
 use crm_platform::Principal;
@@ -37,6 +37,36 @@ pub struct AuthApi {
     pub(crate) state: AuthState,
 }
 
+impl AuthApi {
+    /// The answer of a session start, which counts as the member's activity.
+    async fn started(&self, s: session::Session) -> pb::LoginResponse {
+        agent_activity::record(&self.state, &s.workspace.id, &s.user.id).await;
+        login_response(s)
+    }
+}
+
+/// An agent on the wire.
+fn agent(a: agents::Agent) -> pb::Agent {
+    pb::Agent {
+        id: a.id,
+        name: a.name,
+        email: a.email,
+        role: a.role,
+        status: a.status.to_owned(),
+        joined_at: ts_opt(a.joined_at),
+        // svc-auth stores no avatars; the seed's field reads null rather than an invented URL.
+        avatar: None,
+        active_assignments: a
+            .active_assignments
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        last_active: ts_opt(a.last_active),
+    }
+}
+
+fn count32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn login(
@@ -45,7 +75,7 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let r = request.into_inner();
         let s = session::login(&self.state, &r.email, &r.password, &r.workspace_id).await?;
-        Ok(Response::new(login_response(s)))
+        Ok(Response::new(self.started(s).await))
     }
 
     async fn register(
@@ -63,7 +93,7 @@ impl AuthService for AuthApi {
             },
         )
         .await?;
-        Ok(Response::new(login_response(s)))
+        Ok(Response::new(self.started(s).await))
     }
 
     async fn change_password(
@@ -74,7 +104,7 @@ impl AuthService for AuthApi {
         let r = request.into_inner();
         let s =
             session::change_password(&self.state, &p, &r.current_password, &r.new_password).await?;
-        Ok(Response::new(login_response(s)))
+        Ok(Response::new(self.started(s).await))
     }
 
     async fn get_me(
@@ -98,27 +128,66 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         let p = Principal::of(&request)?.clone();
         let r = request.into_inner();
-        let rows = member::list(
+        let rows = agents::list(
             &self.state,
             &p,
             AgentFilter {
                 role: r.role,
                 status: r.status,
                 search: r.search,
+                // The seed's default is true; proto3 cannot say so, hence `optional`.
+                include_assignments: r.include_assignments.unwrap_or(true),
             },
         )
         .await?;
-        let data = rows
-            .into_iter()
-            .map(|(m, u)| pb::Agent {
-                id: u.id,
-                name: u.name,
-                email: u.email,
-                role: m.role,
-                status: "active".into(),
-                joined_at: Some(ts(m.created_at)),
-            })
-            .collect();
-        Ok(Response::new(pb::ListAgentsResponse { data }))
+        Ok(Response::new(pb::ListAgentsResponse {
+            data: rows.into_iter().map(agent).collect(),
+        }))
+    }
+
+    async fn get_agent(
+        &self,
+        request: Request<pb::GetAgentRequest>,
+    ) -> Result<Response<pb::GetAgentResponse>, Status> {
+        let p = Principal::of(&request)?.clone();
+        let r = request.into_inner();
+        let found = agents::get(
+            &self.state,
+            &p,
+            &r.id,
+            r.include_assignments.unwrap_or(true),
+        )
+        .await?;
+        Ok(Response::new(pb::GetAgentResponse {
+            data: Some(agent(found)),
+        }))
+    }
+
+    async fn get_agent_stats(
+        &self,
+        request: Request<pb::GetAgentStatsRequest>,
+    ) -> Result<Response<pb::GetAgentStatsResponse>, Status> {
+        let p = Principal::of(&request)?.clone();
+        let stats = agents::stats(&self.state, &p).await?;
+        Ok(Response::new(pb::GetAgentStatsResponse {
+            data: Some(pb::AgentStats {
+                total_agents: count32(stats.total_agents),
+                active_agents: count32(stats.active_agents),
+                by_role: stats
+                    .by_role
+                    .into_iter()
+                    .map(|(role, n)| (role, count32(n)))
+                    .collect(),
+                assignment_distribution: stats
+                    .assignment_distribution
+                    .into_iter()
+                    .map(|(agent_id, agent_name, n)| pb::AgentAssignmentCount {
+                        agent_id,
+                        agent_name,
+                        assignment_count: count32(n),
+                    })
+                    .collect(),
+            }),
+        }))
     }
 }

@@ -120,6 +120,7 @@ impl KeyValidationService for KeyValidationApi {
         request: Request<pb::CheckMembershipRequest>,
     ) -> Result<Response<pb::CheckMembershipResponse>, Status> {
         require_service(&request)?;
+        let from_gateway = Principal::of(&request)?.subject == "gateway";
         let r = request.into_inner();
         let user = external_identity::resolve(
             &self.state,
@@ -135,6 +136,11 @@ impl KeyValidationService for KeyValidationApi {
             return Ok(Response::new(pb::CheckMembershipResponse::default()));
         };
         let membership = members::membership(&self.state.db, &r.workspace_id, &user.id).await?;
+        // The gateway asks when a token it has not seen lately arrives, so the member is
+        // acting (an agent's last_active); other services ask about someone else.
+        if from_gateway && membership.is_some() {
+            crate::domain::agent_activity::record(&self.state, &r.workspace_id, &user.id).await;
+        }
         Ok(Response::new(match membership {
             Some(m) => pb::CheckMembershipResponse {
                 member: true,
@@ -185,6 +191,23 @@ impl KeyValidationService for KeyValidationApi {
         Ok(Response::new(pb::ClientWebhook {
             url,
             secret: secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
+        }))
+    }
+
+    async fn get_workspace_profile(
+        &self,
+        request: Request<pb::GetWorkspaceProfileRequest>,
+    ) -> Result<Response<pb::WorkspaceProfile>, Status> {
+        require_service(&request)?;
+        let id = request.into_inner().workspace_id;
+        let workspace = crate::store::members::workspace(&self.state.db, &id)
+            .await
+            .map_err(crate::store::db_error("find workspace"))?
+            .ok_or_else(|| ApiError::not_found("workspace", &id))?;
+        Ok(Response::new(pb::WorkspaceProfile {
+            workspace_id: workspace.id,
+            timezone: workspace.timezone,
+            default_currency: workspace.default_currency,
         }))
     }
 

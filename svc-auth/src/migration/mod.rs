@@ -11,6 +11,7 @@ mod m0006_request_log_indexes;
 mod m0007_sqlite_request_log_rowid;
 mod m0008_request_log_chunks;
 mod m0009_workspace_members;
+mod m0010_member_activity;
 
 /// Runs svc-auth's migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_sqlite_request_log_rowid::Migration),
             Box::new(m0008_request_log_chunks::Migration),
             Box::new(m0009_workspace_members::Migration),
+            Box::new(m0010_member_activity::Migration),
         ]
     }
 }

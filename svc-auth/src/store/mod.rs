@@ -1,6 +1,7 @@
 //! svc-auth's tables and the queries on them. Every query takes the workspace id first,
 //! except the few global auth lookups, which say so in their names.
 
+pub mod activity;
 pub mod api_client;
 pub mod api_key;
 pub mod audit;

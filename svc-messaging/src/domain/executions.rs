@@ -119,6 +119,8 @@ pub async fn apply(
     let window = sequences::window_of(sequence.send_window.as_deref());
     let mut results = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // Asked once per call, and only when a contact has no timezone of its own.
+    let mut workspace_zone = None;
     for raw in contact_ids {
         let Ok(contact_id) = uuid::Uuid::parse_str(&raw).map(|u| u.to_string()) else {
             results.push(Applied::Refused {
@@ -141,11 +143,14 @@ pub async fn apply(
             }
             Err(e) => return Err(e),
         };
-        let tz: Tz = contact
+        let tz = match contact
             .timezone
             .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(Tz::UTC);
+            .and_then(|t| t.parse::<Tz>().ok())
+        {
+            Some(tz) => tz,
+            None => workspace_tz(state, workspace_id, &mut workspace_zone).await?,
+        };
         let now = Utc::now();
         let execution = ExecutionRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -190,6 +195,8 @@ pub async fn apply(
                 sent_at: None,
                 execution_id: Some(execution.id.clone()),
                 step: Some(n as i32 + 1),
+                delivery_status: None,
+                delivered_at: None,
             })
             .collect();
         match start(state, &execution, rows).await {
@@ -349,4 +356,24 @@ pub async fn is_cancelled<C: ConnectionTrait>(
     Ok(executions::find(conn, workspace_id, execution_id)
         .await?
         .is_some_and(|e| e.status == CANCELLED))
+}
+
+/// The workspace's timezone (UTC when svc-auth holds a name chrono-tz does not know), asked
+/// of svc-auth at most once per apply call.
+async fn workspace_tz(
+    state: &MessagingState,
+    workspace_id: &str,
+    known: &mut Option<Tz>,
+) -> Result<Tz, MessagingError> {
+    if let Some(tz) = known {
+        return Ok(*tz);
+    }
+    let profile = state
+        .workspaces
+        .get(workspace_id)
+        .await
+        .map_err(MessagingError::Workspace)?;
+    let tz = profile.timezone.parse().unwrap_or(Tz::UTC);
+    *known = Some(tz);
+    Ok(tz)
 }

@@ -57,6 +57,8 @@ pub async fn schedule(
         sent_at: None,
         execution_id: None,
         step: None,
+        delivery_status: None,
+        delivered_at: None,
     };
     let id = row.id.clone();
     let txn = state

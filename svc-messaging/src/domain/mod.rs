@@ -1,5 +1,6 @@
 //! svc-messaging's rules, between the thin gRPC layer and the store.
 
+pub mod callbacks;
 pub mod contacts;
 pub mod events;
 pub mod executions;
@@ -20,6 +21,10 @@ pub struct MessagingState {
     pub db: sea_orm::DatabaseConnection,
     /// svc-pipeline's contacts.
     pub contacts: contacts::Contacts,
+    /// Checks Twilio's status callbacks; `None` when SMS does not go through Twilio.
+    pub twilio_callbacks: Option<callbacks::TwilioCallbackAuth>,
+    /// svc-auth's workspace settings: the timezone of a contact without one.
+    pub workspaces: crm_platform::workspaces::WorkspaceProfiles,
     /// Pushes the `message.*` events to svc-webhooks; `None` leaves them queued.
     pub relay: Option<Relay>,
     /// Poked when a job is queued, so a worker in this process claims it (or recomputes its

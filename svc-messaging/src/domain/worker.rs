@@ -57,6 +57,8 @@ struct Dispatcher {
     /// The lanes whose budget is spent in the given second: not asked for again until it
     /// passes, so one busy workspace does not hide the others' jobs.
     full: Mutex<(i64, Vec<Lane>)>,
+    /// When this process last looked for jobs whose lease ran out (Unix seconds).
+    lapsed_checked: std::sync::atomic::AtomicI64,
 }
 
 /// Starts the workers; each stops when `shutdown` fires (sends in flight are abandoned; their
@@ -74,6 +76,7 @@ pub fn spawn(
         sends: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
         settings,
         full: Mutex::new((0, Vec::new())),
+        lapsed_checked: Default::default(),
     });
     let mut tasks: Vec<_> = (0..workers)
         .map(|n| {
@@ -214,11 +217,21 @@ impl Dispatcher {
             now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::MAX);
         let token = uuid::Uuid::new_v4().to_string();
         let full = self.full_lanes(second);
+        // Lapsed leases are looked for once a second per process: a dead worker's job waits
+        // its lease and at most a second more.
+        let lapsed = self
+            .lapsed_checked
+            .fetch_max(second, std::sync::atomic::Ordering::Relaxed)
+            < second;
         let mut claimed = Vec::new();
         let mut paced = false;
         if db.get_database_backend() == DatabaseBackend::Postgres {
             let txn = db.begin().await?;
-            let rows = jobs::due_across_workspaces(&txn, now, limit, &full).await?;
+            let mut rows = jobs::due_across_workspaces(&txn, now, limit, &full, lapsed).await?;
+            // Budgets are counter rows locked until commit: every claimer takes them in one
+            // order (by lane, due order within a lane), or two processes claiming jobs of
+            // the same workspaces in different orders deadlock.
+            rows.sort_by(|a, b| (&a.workspace_id, &a.channel).cmp(&(&b.workspace_id, &b.channel)));
             for row in rows {
                 let lane = (row.workspace_id.clone(), row.channel.clone());
                 if self.full_lanes(second).contains(&lane) {
@@ -238,7 +251,7 @@ impl Dispatcher {
             }
             txn.commit().await?;
         } else {
-            for row in jobs::due_across_workspaces(db, now, limit, &full).await? {
+            for row in jobs::due_across_workspaces(db, now, limit, &full, lapsed).await? {
                 let lane = (row.workspace_id.clone(), row.channel.clone());
                 if self.full_lanes(second).contains(&lane) {
                     paced = true;

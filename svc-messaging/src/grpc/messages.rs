@@ -41,6 +41,8 @@ fn message(row: JobRow) -> pb::Message {
         sent_at: row.sent_at.map(ts),
         created_at: Some(ts(row.created_at)),
         metadata,
+        delivery_status: row.delivery_status,
+        delivered_at: row.delivered_at.map(ts),
     }
 }
 

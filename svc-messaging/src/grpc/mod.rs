@@ -1,5 +1,6 @@
 //! gRPC faces of svc-messaging. Thin: map proto <-> domain and call the domain.
 
+pub mod callbacks;
 pub mod messages;
 pub mod sequences;
 

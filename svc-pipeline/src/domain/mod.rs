@@ -2,6 +2,9 @@
 //! which changes are allowed, independent of the wire and of the tables.
 
 pub mod access;
+pub mod actions;
+pub mod assignments;
+pub mod calendar;
 pub mod companies;
 pub mod contacts;
 pub mod events;
@@ -23,6 +26,12 @@ pub struct PipelineState {
     pub db: DatabaseConnection,
     /// Delivers outbox events; `None` when no sink is configured (events stay queued).
     pub relay: Option<Relay>,
+    /// svc-auth's memberships, which an `assigned_to` must be among; `None` when no
+    /// `auth_url` is configured (then only its shape is checked).
+    pub members: Option<std::sync::Arc<assignments::MemberDirectory>>,
+    /// svc-messaging, which the send_sms, send_email and apply_sequence actions call; `None`
+    /// when no `messaging_url` is configured (then those actions answer 503).
+    pub messaging: Option<std::sync::Arc<actions::messaging::Messaging>>,
 }
 
 impl PipelineState {

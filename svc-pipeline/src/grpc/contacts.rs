@@ -45,6 +45,7 @@ fn contact(record: ContactRecord) -> pb::Contact {
         follow_up_date: c.follow_up_date.map(|d| d.format("%Y-%m-%d").to_string()),
         webhook_name: c.webhook_name,
         company_id: c.company_id,
+        assigned_to: c.assigned_to,
     }
 }
 
@@ -77,6 +78,7 @@ impl ContactService for ContactApi {
             follow_up_date: r.follow_up_date,
             webhook_name: r.webhook_name,
             company_id: r.company_id,
+            assigned_to: r.assigned_to,
         };
         let created = contacts::create(&self.state, &workspace, new).await?;
         Ok(Response::new(pb::CreateContactResponse {
@@ -175,6 +177,7 @@ impl ContactService for ContactApi {
             follow_up_date: r.follow_up_date,
             webhook_name: r.webhook_name,
             company_id: r.company_id,
+            assigned_to: r.assigned_to,
         };
         let updated = contacts::update(&self.state, &workspace, &r.id, changes).await?;
         Ok(Response::new(pb::UpdateContactResponse {

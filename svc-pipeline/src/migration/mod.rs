@@ -3,6 +3,9 @@
 use sea_orm_migration::prelude::*;
 
 mod m0001_records;
+mod m0002_contact_assignments;
+mod m0003_action_executions;
+mod m0004_calendar;
 
 /// Runs svc-pipeline's migrations.
 pub struct Migrator;
@@ -10,6 +13,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_records::Migration)]
+        vec![
+            Box::new(m0001_records::Migration),
+            Box::new(m0002_contact_assignments::Migration),
+            Box::new(m0003_action_executions::Migration),
+            Box::new(m0004_calendar::Migration),
+        ]
     }
 }

@@ -1,5 +1,8 @@
 //! svc-pipeline's tables and the queries on them. Every query takes the workspace id first.
 
+pub mod actions;
+pub mod assignments;
+pub mod calendar;
 pub mod companies;
 pub mod contacts;
 pub mod entities;

@@ -259,6 +259,30 @@ fn tag(name: &'static str, description: &'static str) -> EventType {
 }
 
 /// Every event type, in the order the catalog lists them.
+/// A calendar booking (seed 004 "Calendar Booking API").
+fn booking(name: &'static str, description: &'static str) -> EventType {
+    EventType {
+        name,
+        description,
+        schema: object(&[
+            ("id", "uuid"),
+            ("event_id", "uuid?"),
+            ("contact_id", "uuid"),
+            ("title", "string"),
+            ("start_time", "date-time"),
+            ("end_time", "date-time"),
+            ("status", "string"),
+        ]),
+        example: json!({"id": "0190f3a2-5b6c-4d8e-9f01-23456789abcd",
+                        "event_id": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92",
+                        "contact_id": "8d0f7a4e-3b7c-4a55-9d61-2f7f3c1f9a10",
+                        "title": "Kitchen Renovation - John Smith",
+                        "start_time": "2025-07-15T09:00:00Z",
+                        "end_time": "2025-07-15T10:00:00Z",
+                        "status": "booked"}),
+    }
+}
+
 pub fn event_types() -> Vec<EventType> {
     vec![
         opportunity(
@@ -348,6 +372,54 @@ pub fn event_types() -> Vec<EventType> {
             example: json!({"contactId": "8d0f7a4e-3b7c-4a55-9d61-2f7f3c1f9a10",
                             "fieldName": "lead_status", "oldValue": "new",
                             "newValue": "qualified", "changedAt": "2025-05-29T10:30:00.000Z"}),
+        },
+        booking(
+            "booking.created",
+            "A slot was booked through `POST /api/calendar/book` (the contact was matched or created in the same change).",
+        ),
+        booking(
+            "booking.cancelled",
+            "A booking was cancelled: by the booker with its token, by an admin, or because its slot was deleted.",
+        ),
+        EventType {
+            name: "action.executed",
+            description: "An action ran on a contact through `POST /api/actions/execute`, completed or failed (`error` says why).",
+            schema: object(&[
+                ("execution_id", "uuid"),
+                ("action_type", "string"),
+                ("contact_id", "uuid"),
+                ("status", "string"),
+                ("result", "object"),
+                ("error", "string?"),
+                ("execution_context", "object"),
+                ("executed_at", "date-time"),
+                ("duration_ms", "integer"),
+            ]),
+            example: json!({"execution_id": "0190f3a2-5b6c-7d8e-9f01-23456789abcd",
+                            "action_type": "add_tag",
+                            "contact_id": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92",
+                            "status": "completed",
+                            "result": {"tag_added": true,
+                                       "tag_id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
+                                       "contact_id": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92"},
+                            "error": null,
+                            "execution_context": {"flow_id": "flow-uuid-1"},
+                            "executed_at": "2025-01-15T14:30:00.000Z", "duration_ms": 150}),
+        },
+        EventType {
+            name: "action.webhook_triggered",
+            description: "A `trigger_webhook` action ran on a contact: the contact and the action's `payload`.",
+            schema: object(&[
+                ("contact_id", "uuid"),
+                ("contact", "object"),
+                ("payload", "object"),
+            ]),
+            example: json!({"contact_id": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92",
+                            "contact": {"id": "3c4d5e6f-7081-4a92-b3c4-d5e6f7081a92",
+                                        "firstname": "John", "lastname": "Smith",
+                                        "phone_number": "+14345054099", "email": null,
+                                        "lead_status": "new", "assigned_to": null},
+                            "payload": {"flow": "welcome"}}),
         },
         message("message.sent", "An SMS or email left through its provider."),
         message(

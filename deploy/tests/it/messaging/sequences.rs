@@ -483,3 +483,29 @@ async fn a_message_due_outside_the_send_window_waits_for_its_opening() {
     assert_eq!(s, 200, "{b}");
     assert!(b["sequence"]["sendWindow"].is_null(), "{b}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contact_without_a_timezone_follows_the_workspaces() {
+    let app = TestApp::spawn().await;
+    let a = app.owner("Alpha").await;
+    let ws = &a.workspace_id;
+    let (s, b) = app
+        .send(
+            app.put_as(&a.token, &format!("/api/workspaces/{ws}"))
+                .json(&json!({"timezone": "Europe/London"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let seq = create(&app, &a.token, ws, seed_sequence()).await;
+    let plain = contact_in(&app, &a.token, None).await;
+    let tokyo = contact_in(&app, &a.token, Some("Asia/Tokyo")).await;
+    let b = apply(&app, &a.token, ws, &seq, &[&plain, &tokyo]).await;
+    let succeeded = b["succeeded"].as_array().unwrap();
+    assert_eq!(succeeded.len(), 2, "{b}");
+    let zone_of = |n: usize| succeeded[n]["executionId"].as_str().unwrap().to_owned();
+    let e = execution(&app, &a.token, ws, &zone_of(0)).await;
+    assert_eq!(e["timezone"], "Europe/London", "{e}");
+    // The contact's own zone wins over the workspace's.
+    let e = execution(&app, &a.token, ws, &zone_of(1)).await;
+    assert_eq!(e["timezone"], "Asia/Tokyo", "{e}");
+}

@@ -27,6 +27,8 @@ pub(super) struct Fake {
     calls: std::collections::HashMap<String, u32>,
     /// Requests whose basic auth or From was wrong.
     pub(super) bad_requests: u32,
+    /// The `StatusCallback` URL of each accepted message.
+    status_callbacks: Vec<String>,
 }
 
 fn form(body: &str) -> std::collections::HashMap<String, String> {
@@ -106,6 +108,9 @@ async fn messages(
     }
     fake.accepted
         .push((to.clone(), params.get("Body").cloned().unwrap_or_default()));
+    if let Some(url) = params.get("StatusCallback") {
+        fake.status_callbacks.push(url.clone());
+    }
     (
         StatusCode::CREATED,
         HeaderMap::new(),
@@ -225,4 +230,141 @@ fn status_callback_signatures_verify_as_twilio_computes_them() {
     assert!(!svc_messaging::verify_twilio_signature(
         "other", url, &params, &sig
     ));
+}
+
+/// Where the deployment tells Twilio to report: a public URL in front of the gateway, which
+/// is what Twilio signs (the test posts to the gateway's own address).
+const CALLBACK_URL: &str = "https://crm.example.com/api/v1/messaging/twilio/status";
+
+/// Posts a status callback as Twilio does: a form, signed over `CALLBACK_URL` and the sorted
+/// parameters with `token` (Twilio's algorithm, checked against its published example above).
+async fn report(app: &TestApp, token: &str, params: &[(&str, &str)]) -> (u16, Value) {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let signature = svc_messaging::twilio_signature(token, CALLBACK_URL, &owned);
+    app.send(
+        app.http
+            .post(app.url("/api/v1/messaging/twilio/status"))
+            .header("x-twilio-signature", signature)
+            .form(&owned),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twilio_status_callbacks_are_verified_and_recorded_in_order() {
+    let (base, fake) = start_fake().await;
+    let mut settings = settings(&base);
+    settings.providers.twilio.status_callback_url = CALLBACK_URL.into();
+    let app = spawn_with(settings).await;
+    let a = app.owner("Alpha").await;
+    let ws = &a.workspace_id;
+    let c = contact(&app, &a.token, &[]).await;
+    let first = schedule(&app, &a.token, "/api/schedule-sms", sms(ws, &c, json!({}))).await;
+    let second = schedule(&app, &a.token, "/api/schedule-sms", sms(ws, &c, json!({}))).await;
+    let first_sid =
+        settled(&app, &a.token, &first, Duration::from_secs(10)).await["providerMessageId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let second_sid =
+        settled(&app, &a.token, &second, Duration::from_secs(10)).await["providerMessageId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert_eq!(
+        fake.lock().unwrap().status_callbacks,
+        [CALLBACK_URL, CALLBACK_URL],
+        "each message names where Twilio reports"
+    );
+
+    // A report signed with another token (or unsigned) changes nothing.
+    let delivered = [
+        ("MessageSid", first_sid.as_str()),
+        ("MessageStatus", "delivered"),
+    ];
+    let (s, b) = report(&app, "not-the-auth-token", &delivered).await;
+    assert_eq!(s, 403, "{b}");
+    assert_eq!(b["code"], "INVALID_SIGNATURE");
+    let (s, _) = app
+        .send(
+            app.http
+                .post(app.url("/api/v1/messaging/twilio/status"))
+                .form(&delivered),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let job = super::job(&app, &a.token, &first).await;
+    assert!(
+        job.get("deliveryStatus").is_none_or(Value::is_null),
+        "{job}"
+    );
+
+    // Delivered: recorded with its time; a late "sent" does not move it back.
+    let (s, b) = report(&app, TOKEN, &delivered).await;
+    assert_eq!(s, 204, "{b}");
+    let (s, _) = report(
+        &app,
+        TOKEN,
+        &[("MessageSid", &first_sid), ("MessageStatus", "sent")],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let job = super::job(&app, &a.token, &first).await;
+    assert_eq!(job["deliveryStatus"], "delivered", "{job}");
+    assert_eq!(job["status"], "sent");
+    assert!(job["deliveredAt"].is_string(), "{job}");
+
+    // Undelivered: the job fails with Twilio's error code, and message.failed goes out.
+    let (s, _) = report(
+        &app,
+        TOKEN,
+        &[
+            ("MessageSid", &second_sid),
+            ("MessageStatus", "undelivered"),
+            ("ErrorCode", "30003"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let job = super::job(&app, &a.token, &second).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["deliveryStatus"], "undelivered");
+    assert_eq!(
+        job["reason"],
+        "Twilio reported the message undelivered (error 30003)"
+    );
+    let events = received_events(&app, ws, "message.failed", 1).await;
+    assert_eq!(events, [("message.failed".to_owned(), second.clone())]);
+
+    // A message we never sent is acknowledged (so Twilio stops retrying); a status Twilio
+    // does not have is a 400 naming the field.
+    let (s, _) = report(
+        &app,
+        TOKEN,
+        &[("MessageSid", "SM404"), ("MessageStatus", "sent")],
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, b) = report(
+        &app,
+        TOKEN,
+        &[("MessageSid", &first_sid), ("MessageStatus", "lost")],
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_twilio_the_status_callback_is_not_found() {
+    let app = TestApp::spawn().await;
+    let (s, b) = report(
+        &app,
+        TOKEN,
+        &[("MessageSid", "SM1"), ("MessageStatus", "sent")],
+    )
+    .await;
+    assert_eq!(s, 404, "{b}");
 }

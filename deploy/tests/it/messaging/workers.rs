@@ -19,6 +19,7 @@ async fn second_process(
         service_secret: app.service_secret.clone(),
         events_sink_url: urls["webhooks"].clone(),
         pipeline_url: urls["pipeline"].clone(),
+        auth_url: urls["auth"].clone(),
         messaging: settings,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

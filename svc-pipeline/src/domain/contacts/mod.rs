@@ -63,6 +63,8 @@ pub struct NewContact {
     pub follow_up_date: Option<String>,
     pub webhook_name: Option<String>,
     pub company_id: Option<String>,
+    /// A member's user id; empty or absent leaves the contact unassigned.
+    pub assigned_to: Option<String>,
 }
 
 /// What a caller may change: `None` leaves a field as it is, an empty string clears an
@@ -88,6 +90,8 @@ pub struct ContactChanges {
     pub follow_up_date: Option<String>,
     pub webhook_name: Option<String>,
     pub company_id: Option<String>,
+    /// A member's user id; "" unassigns.
+    pub assigned_to: Option<String>,
 }
 
 /// The basic search's parameters as given (empty means not given).

@@ -1,7 +1,9 @@
 //! Creating and updating contacts: required fields, one live contact per phone number, tags,
 //! and the events each change records.
 
-use crate::domain::{PipelineState, companies, events, input, new_id, now, phone::E164Phone};
+use crate::domain::{
+    PipelineState, assignments, companies, events, input, new_id, now, phone::E164Phone,
+};
 use crate::store::{
     self, db_error,
     entities::contacts::Model as Contact,
@@ -62,6 +64,7 @@ pub(super) fn payload(contact: &Contact, tags: &[String]) -> serde_json::Value {
         "tags": tags,
         "webhook_name": contact.webhook_name,
         "company_id": contact.company_id,
+        "assigned_to": contact.assigned_to,
     })
 }
 
@@ -99,7 +102,7 @@ pub async fn create(
         return Err(e.into());
     }
     let at = now();
-    let contact = Contact {
+    let mut contact = Contact {
         id: new_id(),
         workspace_id: workspace_id.to_owned(),
         firstname: input::required("firstname", &new.firstname, NAME_MAX)?,
@@ -131,10 +134,16 @@ pub async fn create(
         created_at: at,
         updated_at: at,
         deleted_at: None,
+        assigned_to: None,
     };
     let tags = input::tags("tags", &new.tags)?;
     if let Some(company) = &contact.company_id {
         companies::require(state, workspace_id, company).await?;
+    }
+    // Asked before the transaction: a call to svc-auth never holds the write lock.
+    if let Some(raw) = &new.assigned_to {
+        contact.assigned_to =
+            assignments::assignee(state, workspace_id, "assigned_to", raw).await?;
     }
 
     check_phone_free(&state.db, workspace_id, &contact.phone_number, None).await?;
@@ -193,6 +202,11 @@ pub async fn update(
     if let Some(Some(company)) = &company_id {
         companies::require(state, workspace_id, company).await?;
     }
+    // Asked before the transaction: a call to svc-auth never holds the write lock.
+    let assigned_to = match &changes.assigned_to {
+        Some(raw) => Some(assignments::assignee(state, workspace_id, "assigned_to", raw).await?),
+        None => None,
+    };
 
     let at = now();
     let txn = state.db.begin().await.map_err(db_error("begin"))?;
@@ -274,6 +288,9 @@ pub async fn update(
     )?;
     if let Some(company_id) = company_id {
         c.company_id = company_id;
+    }
+    if let Some(assigned_to) = assigned_to {
+        c.assigned_to = assigned_to;
     }
     c.updated_at = at;
 

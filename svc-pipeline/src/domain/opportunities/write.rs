@@ -8,7 +8,7 @@ use super::{
     locked,
     moves::closing,
 };
-use crate::domain::{PipelineState, events::emit, input, new_id, now};
+use crate::domain::{PipelineState, assignments, events::emit, input, new_id, now};
 use crate::store::{
     db_error,
     entities::{opportunities as o, opportunity_history as h},
@@ -49,8 +49,13 @@ pub async fn create(
     let tags = input::tags("tags", &new.tags)?;
     let notes = input::optional("notes", new.notes.as_deref(), 5000)?;
     let source = input::optional("source", new.source.as_deref(), 100)?;
-    let assigned_to = input::optional("assigned_to", new.assigned_to.as_deref(), 100)?
-        .unwrap_or_else(|| actor.to_owned());
+    // A named assignee must be a member; left out, the creator is (as before).
+    let assigned_to = match input::optional("assigned_to", new.assigned_to.as_deref(), 100)? {
+        Some(raw) => assignments::assignee(state, workspace_id, "assigned_to", &raw)
+            .await?
+            .unwrap_or_else(|| actor.to_owned()),
+        None => actor.to_owned(),
+    };
     let contact_id = input::optional("contact_id", new.contact_id.as_deref(), 64)?;
     let company_id = input::optional("company_id", new.company_id.as_deref(), 64)?;
 
@@ -150,6 +155,14 @@ pub async fn update(
         .as_deref()
         .map(|t| input::tags("tags", t))
         .transpose()?;
+    // Asked before the transaction: a call to svc-auth never holds the write lock.
+    let assigned_to = match &c.assigned_to {
+        Some(v) => {
+            input::optional("assigned_to", Some(v), 100)?;
+            Some(assignments::assignee(state, workspace_id, "assigned_to", v).await?)
+        }
+        None => None,
+    };
     let txn = state.db.begin().await.map_err(db_error("begin"))?;
     let current = locked(&txn, workspace_id, id).await?;
     let mut next = current.clone();
@@ -183,8 +196,8 @@ pub async fn update(
     if let Some(s) = &c.source {
         next.source = input::optional("source", Some(s), 100)?;
     }
-    if let Some(v) = &c.assigned_to {
-        next.assigned_to = input::optional("assigned_to", Some(v), 100)?;
+    if let Some(v) = assigned_to {
+        next.assigned_to = v;
     }
     if let Some(v) = &c.contact_id {
         next.contact_id = input::optional("contact_id", Some(v), 64)?;

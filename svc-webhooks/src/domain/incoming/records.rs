@@ -255,6 +255,7 @@ impl Pipeline {
                     follow_up_date: text(r, "follow_up_date"),
                     webhook_name: Some(webhook_name.to_owned()),
                     company_id: text(r, "company_id"),
+                    assigned_to: text(r, "assigned_to"),
                 };
                 ContactServiceClient::new(self.channel.clone())
                     .create_contact(self.request(actor, message)?)
@@ -325,6 +326,7 @@ impl Pipeline {
                     follow_up_date: text(r, "follow_up_date"),
                     webhook_name: None,
                     company_id: text(r, "company_id"),
+                    assigned_to: text(r, "assigned_to"),
                 };
                 ContactServiceClient::new(self.channel.clone())
                     .update_contact(self.request(actor, message)?)

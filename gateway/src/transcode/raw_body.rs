@@ -1,9 +1,10 @@
-//! The public endpoint of incoming webhooks, `POST /api/v1/webhooks/incoming/{token}`. The
-//! generic REST handler parses the body into the request message, but a hook's signature is
-//! an HMAC of the body's exact bytes, and any JSON object is a valid body: so this route
-//! passes the raw body and the request's headers to `ReceiveIncomingWebhook` as they came.
-//! Everything else is as for any public call: admission (per-address limit), a signed
-//! anonymous principal, the request id and client address, the backend's answer.
+//! Public endpoints whose caller signs the request body: incoming webhooks
+//! (`POST /api/v1/webhooks/incoming/{token}`, any JSON object, HMAC of the bytes) and
+//! provider callbacks (Twilio's form-encoded status reports, `X-Twilio-Signature`). The
+//! generic REST handler parses a body into the request message, but these signatures cover
+//! the exact bytes, so these routes pass the raw body and the request's headers to the RPC as
+//! they came. Everything else is as for any public call: admission (per-address limit), a
+//! signed anonymous principal, the request id and client address, the backend's answer.
 
 use super::{codec::DynamicCodec, response};
 use crate::{
@@ -23,9 +24,34 @@ use http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_TYPE, uri::PathAn
 use prost_reflect::{DynamicMessage, MapKey, Value};
 use std::{collections::HashMap, net::IpAddr, sync::Arc};
 
-/// The route, as the proto's http rule writes it.
-pub const PATH: &str = "/api/v1/webhooks/incoming/{token}";
-const GRPC_PATH: &str = "/crm.webhooks.v1.IncomingWebhooksService/ReceiveIncomingWebhook";
+/// A route served with the raw body.
+#[derive(Debug)]
+pub struct RawRoute {
+    /// The route, as the proto's http rule writes it.
+    pub path: &'static str,
+    /// The RPC it calls, whose request has `body` (bytes) and `headers` (map) fields.
+    pub grpc_path: &'static str,
+}
+
+/// Incoming webhooks: the request also carries the path's `token`.
+pub const INCOMING_WEBHOOK: RawRoute = RawRoute {
+    path: "/api/v1/webhooks/incoming/{token}",
+    grpc_path: "/crm.webhooks.v1.IncomingWebhooksService/ReceiveIncomingWebhook",
+};
+
+/// Twilio's message status callbacks.
+pub const TWILIO_STATUS: RawRoute = RawRoute {
+    path: "/api/v1/messaging/twilio/status",
+    grpc_path: "/crm.messaging.v1.ProviderCallbackService/ReceiveTwilioStatus",
+};
+
+/// Every route served with the raw body.
+pub const ROUTES: &[&RawRoute] = &[&INCOMING_WEBHOOK, &TWILIO_STATUS];
+
+/// The raw route at `path`, if it is one.
+pub fn route(path: &str) -> Option<&'static RawRoute> {
+    ROUTES.iter().copied().find(|r| r.path == path)
+}
 
 /// Headers never passed on: credentials of ours that a sender has no reason to send here.
 const WITHHELD: &[&str] = &[
@@ -35,15 +61,16 @@ const WITHHELD: &[&str] = &[
     "x-api-key",
 ];
 
-/// Handles one call from `ip`.
+/// Handles one call from `ip`; `params` are the path's variables (the hook's token).
 pub async fn handle(
     state: Arc<GatewayState>,
-    token: String,
+    route: &'static RawRoute,
+    params: Vec<(String, String)>,
     request: Request,
     ip: IpAddr,
 ) -> Response {
     let mut limit = None;
-    let mut response = call(&state, token, request, ip, &mut limit)
+    let mut response = call(&state, route, params, request, ip, &mut limit)
         .await
         .unwrap_or_else(IntoResponse::into_response);
     if let Some(d) = &limit {
@@ -74,7 +101,8 @@ fn forwarded_headers(headers: &HeaderMap) -> HashMap<MapKey, Value> {
 
 async fn call(
     state: &GatewayState,
-    token: String,
+    route: &'static RawRoute,
+    params: Vec<(String, String)>,
     request: Request,
     ip: IpAddr,
     limit: &mut Option<crate::ratelimit::decision::Decision>,
@@ -82,8 +110,10 @@ async fn call(
     let rpc = state
         .table
         .methods
-        .get(GRPC_PATH)
-        .ok_or_else(|| GatewayError::internal("ReceiveIncomingWebhook is not in the route table"))?
+        .get(route.grpc_path)
+        .ok_or_else(|| {
+            GatewayError::internal(format!("{} is not in the route table", route.grpc_path))
+        })?
         .clone();
     let (parts, body) = request.into_parts();
     let admitted = match admission::admit(state, &rpc, &parts.headers, parts.uri.query(), ip).await
@@ -113,7 +143,9 @@ async fn call(
             )
         })?;
     let mut message = DynamicMessage::new(rpc.input.clone());
-    message.set_field_by_name("token", Value::String(token));
+    for (name, value) in params {
+        message.set_field_by_name(&name, Value::String(value));
+    }
     message.set_field_by_name("body", Value::Bytes(body));
     message.set_field_by_name("headers", Value::Map(forwarded_headers(&parts.headers)));
 
@@ -134,7 +166,7 @@ async fn call(
     if let Ok(address) = ip.to_string().parse() {
         metadata.insert(CLIENT_IP_HEADER, address);
     }
-    let path = PathAndQuery::from_static(GRPC_PATH);
+    let path = PathAndQuery::from_static(route.grpc_path);
     let mut client = tonic::client::Grpc::new(state.backends.get(&rpc.backend)?);
     client.ready().await.map_err(|e| {
         tracing::warn!(backend = %rpc.backend, error = %e, "backend unreachable");
@@ -151,6 +183,11 @@ async fn call(
         Ok(reply) => reply,
         Err(status) => return Ok(refusal(&status)),
     };
+    // An empty answer (a callback's acknowledgement) is a 204; an incoming hook that
+    // created a record a 201.
+    if rpc.output.fields().next().is_none() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let created = reply
         .get_ref()
         .get_field_by_name("action")

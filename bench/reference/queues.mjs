@@ -4,7 +4,8 @@
 //
 //   cd bench/reference && npm ci
 //   node queues.mjs bullmq   [jobs] [rate] [secs]   # Redis at 127.0.0.1:6379
-//   node queues.mjs graphile [jobs] [rate] [secs]   # Postgres at 127.0.0.1:5432 (DATABASE_URL)
+//   createdb -h 127.0.0.1 -U postgres crm_bench_reference
+//   node queues.mjs graphile [jobs] [rate] [secs]   # Postgres (DATABASE_URL, default that database)
 //
 // Prints jobs/s once due, the lag due -> handled (p50/p99/max) and how many jobs ran twice.
 
@@ -16,8 +17,10 @@ const JOBS = Number(jobsArg ?? 100000);
 const RATE = Number(rateArg ?? 1000);
 const SECS = Number(secsArg ?? 30);
 const REDIS = { host: '127.0.0.1', port: 6379 };
-const PG = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const QUEUE = `crm-bench-${process.pid}`;
+// A database of its own (createdb crm_bench_reference), so graphile-worker's schema stays there.
+const PG = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/crm_bench_reference';
+// One name for the parent and its workers (they are other processes).
+const QUEUE = process.env.CRM_BENCH_QUEUE ?? `crm-bench-${process.pid}`;
 
 // ---- the two systems -----------------------------------------------------------------------
 
@@ -54,10 +57,16 @@ async function graphile() {
       await utils.migrate();
       return {
         async add(jobs) {
+          // graphile-worker's own bulk insert (`add_jobs`), 1,000 jobs per call.
           for (let i = 0; i < jobs.length; i += 1000) {
-            await utils.addJobs(jobs.slice(i, i + 1000).map((j) => ({
-              identifier: 'sms', payload: j, runAt: new Date(j.due), queueName: undefined,
-            })), true);
+            const specs = jobs.slice(i, i + 1000).map((j) => ({
+              identifier: 'sms', payload: j, run_at: new Date(j.due).toISOString(),
+            }));
+            await utils.withPgClient((client) => client.query(
+              'SELECT graphile_worker.add_jobs(ARRAY(SELECT json_populate_recordset(' +
+                'NULL::graphile_worker.job_spec, $1::json)))',
+              [JSON.stringify(specs)],
+            ));
           }
         },
         async close() { await utils.release(); },
@@ -98,7 +107,9 @@ async function main(system) {
   let lags = [];
   let last = 0;
   const workers = [0, 1].map(() => {
-    const child = fork(new URL(import.meta.url).pathname, [`worker-${kind}`], { env: process.env });
+    const child = fork(new URL(import.meta.url).pathname, [`worker-${kind}`], {
+      env: { ...process.env, CRM_BENCH_QUEUE: QUEUE },
+    });
     child.on('message', ([id, lag]) => {
       seen.set(id, (seen.get(id) ?? 0) + 1);
       lags.push(lag);

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use std::collections::HashMap;
@@ -231,19 +231,10 @@ pub async fn events_starting<C: ConnectionTrait>(
     to: DateTime<Utc>,
     admin_id: Option<&str>,
 ) -> Result<Vec<Event>, DbErr> {
-    let mut select = Events::find()
-        .filter(Ev::WorkspaceId.eq(workspace_id))
-        .filter(Ev::Status.ne(CANCELLED))
-        .filter(Ev::StartTime.gte(from))
-        .filter(Ev::StartTime.lt(to));
-    if let Some(admin) = admin_id {
-        select = select.filter(Ev::AdminId.eq(admin));
-    }
-    select
-        .order_by_asc(Ev::StartTime)
-        .order_by_asc(Ev::Id)
-        .all(conn)
-        .await
+    let when = Condition::all()
+        .add(Ev::StartTime.gte(from))
+        .add(Ev::StartTime.lt(to));
+    open_events(conn, workspace_id, when, admin_id).await
 }
 
 /// Open slots whose interval contains `[start, end]`, earliest first.
@@ -254,11 +245,23 @@ pub async fn events_containing<C: ConnectionTrait>(
     end: DateTime<Utc>,
     admin_id: Option<&str>,
 ) -> Result<Vec<Event>, DbErr> {
+    let when = Condition::all()
+        .add(Ev::StartTime.lte(start))
+        .add(Ev::EndTime.gte(end));
+    open_events(conn, workspace_id, when, admin_id).await
+}
+
+/// The workspace's open slots matching `when`, of one admin when given, earliest first.
+async fn open_events<C: ConnectionTrait>(
+    conn: &C,
+    workspace_id: &str,
+    when: Condition,
+    admin_id: Option<&str>,
+) -> Result<Vec<Event>, DbErr> {
     let mut select = Events::find()
         .filter(Ev::WorkspaceId.eq(workspace_id))
         .filter(Ev::Status.ne(CANCELLED))
-        .filter(Ev::StartTime.lte(start))
-        .filter(Ev::EndTime.gte(end));
+        .filter(when);
     if let Some(admin) = admin_id {
         select = select.filter(Ev::AdminId.eq(admin));
     }

@@ -11,6 +11,7 @@ const FILES: &[&str] = &[
     "crm/pipeline/v1/actions.proto",
     "crm/pipeline/v1/calendar.proto",
     "crm/metrics/v1/metrics.proto",
+    "crm/metrics/v1/usage.proto",
     "crm/webhooks/v1/webhooks.proto",
     "crm/webhooks/v1/incoming.proto",
     "crm/messaging/v1/messaging.proto",

@@ -347,3 +347,85 @@ pub fn redis_cpu(url: &str) -> Option<Duration> {
         }
     }
 }
+
+/// CPU time of the Postgres backends connected to database `name`, by pid: a snapshot to
+/// subtract from a later one with [`backends_spent`].
+pub fn backends_cpu(name: &str) -> std::collections::HashMap<u32, Duration> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(name))
+        })
+        .map(|pid| (pid, cpu_time(pid)))
+        .collect()
+}
+
+/// CPU the backends spent between two [`backends_cpu`] snapshots (backends that started in
+/// between count from zero).
+pub fn backends_spent(
+    before: &std::collections::HashMap<u32, Duration>,
+    after: &std::collections::HashMap<u32, Duration>,
+) -> Duration {
+    after
+        .iter()
+        .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or_default()))
+        .sum()
+}
+
+/// A fresh Postgres database named `<prefix>_<uuid>` on the server of `DATABASE_URL`
+/// (default the local one): its URL and name. Queries run without parallel workers, so all
+/// of a query's work is in the backend serving it, where [`backends_cpu`] reads it.
+pub async fn fresh_database(prefix: &str) -> anyhow::Result<(String, String)> {
+    use sea_orm::ConnectionTrait;
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = sea_orm::Database::connect(&base).await?;
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" SET max_parallel_workers_per_gather = 0"
+        ))
+        .await?;
+    admin.close().await?;
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => bail!("DATABASE_URL '{base}' names no database"),
+    };
+    Ok((url, name))
+}
+
+/// The service secret the benches that start a service alone sign their calls with.
+pub const SERVICE_SECRET: &str = "bench-service-secret-0123456789abcdef";
+
+/// Starts the release `svc-metrics` binary beside this one on `port`, alone (no svc-auth:
+/// every workspace on UTC with USD), with its own tables and svc-pipeline's in the database at
+/// `url`, and nothing pruned while a bench runs.
+pub fn start_svc_metrics(port: u16, url: &str) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe()?;
+    let bin = exe.parent().context("exe dir")?.join("svc-metrics");
+    if !bin.exists() {
+        bail!(
+            "{} is missing: build it first (cargo build --release -p svc-metrics)",
+            bin.display()
+        );
+    }
+    Ok(Command::new(bin)
+        .env("CRM_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", url)
+        .env("CRM_PIPELINE_DATABASE_URL", url)
+        .env("CRM_SERVICE_SECRET", SERVICE_SECRET)
+        .env("CRM_AUTH_URL", "")
+        .env("CRM_REQUEST_LOG_RETENTION_DAYS", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?)
+}

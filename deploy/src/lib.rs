@@ -43,9 +43,9 @@ pub struct StackConfig {
     pub bootstrap_owner_email: String,
     /// Gateway settings beyond addresses and secrets (cache TTLs, external issuer...).
     pub gateway: crm_gateway::Config,
-    /// Days svc-auth keeps request-log rows (`CRM_REQUEST_LOG_RETENTION_DAYS`, 0 = forever).
+    /// Days svc-metrics keeps request-log rows (`CRM_REQUEST_LOG_RETENTION_DAYS`, 0 = forever).
     pub request_log_retention_days: u32,
-    /// How often svc-auth prunes request-log rows past the retention.
+    /// How often svc-metrics prunes request-log rows past the retention.
     pub request_log_prune_every_secs: u64,
     /// Who may sign up (`CRM_AUTH__SIGNUP`: `open` or `invite_only`, the default).
     pub signup: svc_auth::domain::session::SignupMode,
@@ -160,6 +160,8 @@ pub struct Stack {
     pub gateway_addr: SocketAddr,
     /// svc-auth's gRPC address (for internal callers and tests).
     pub auth_addr: SocketAddr,
+    /// svc-metrics's gRPC address (for internal callers and tests).
+    pub metrics_addr: SocketAddr,
     /// svc-auth's database URL.
     pub auth_database_url: String,
     /// Stops everything.
@@ -231,6 +233,9 @@ impl Stack {
         // svc-pipeline's actions queue messages in svc-messaging, which checks contacts in
         // svc-pipeline: both connect lazily, so binding both now breaks the circle.
         let (messaging_listener, messaging_addr) = bind_local().await?;
+        // svc-auth reads clients' usage from svc-metrics, which asks svc-auth for workspace
+        // settings: both connect lazily.
+        let (metrics_listener, metrics_addr) = bind_local().await?;
         let auth_database_url =
             service_url(config.database_url.as_deref(), &config.data_dir, "auth");
         let auth_config = svc_auth::Config {
@@ -241,13 +246,12 @@ impl Stack {
             service_secret: config.service_secret.clone(),
             data_key: config.data_key.clone(),
             bootstrap_owner_email: config.bootstrap_owner_email.clone(),
-            request_log_retention_days: config.request_log_retention_days,
-            request_log_prune_every_secs: config.request_log_prune_every_secs,
             auth: svc_auth::AccountPolicy {
                 signup: config.signup,
             },
             key_limits: config.key_limits,
             pipeline_url: format!("http://{pipeline_addr}"),
+            metrics_url: format!("http://{metrics_addr}"),
             ..Default::default()
         };
         let bus = bus_for(&config, &local_bus, &shutdown)?;
@@ -300,10 +304,13 @@ impl Stack {
         ));
         backends.insert("pipeline".to_owned(), format!("http://{pipeline_addr}"));
 
-        // svc-metrics reads svc-pipeline's tables (read-only, connecting lazily, so it may
-        // start before they exist) and asks svc-auth for workspaces' timezones.
-        let (listener, metrics_addr) = bind_local().await?;
+        // svc-metrics keeps the request log in its own database, reads svc-pipeline's tables
+        // (read-only, connecting lazily, so it may start before they exist) and asks svc-auth
+        // for workspaces' timezones and the keys callers may see.
         let metrics_config = svc_metrics::Config {
+            database_url: service_url(config.database_url.as_deref(), &config.data_dir, "metrics"),
+            request_log_retention_days: config.request_log_retention_days,
+            request_log_prune_every_secs: config.request_log_prune_every_secs,
             service_secret: secret.clone(),
             pipeline_database_url: service_url(
                 config.database_url.as_deref(),
@@ -314,7 +321,7 @@ impl Stack {
         };
         tasks.push(spawn_named(
             "svc-metrics",
-            svc_metrics::serve(metrics_config, listener, shutdown.clone()),
+            svc_metrics::serve(metrics_config, metrics_listener, shutdown.clone()),
         ));
         backends.insert("metrics".to_owned(), format!("http://{metrics_addr}"));
         // svc-messaging after svc-pipeline (it checks contacts there) and svc-webhooks (its
@@ -340,6 +347,7 @@ impl Stack {
         let mut stack = Self {
             gateway_addr: "127.0.0.1:0".parse()?,
             auth_addr,
+            metrics_addr,
             auth_database_url,
             shutdown,
             backends,

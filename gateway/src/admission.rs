@@ -7,7 +7,7 @@
 use crate::{
     auth::{Caller, key_cache::KeyEntry},
     error::GatewayError,
-    ratelimit::{decision::Decision, plan_memo, policy},
+    ratelimit::{decision::Decision, policy},
     state::GatewayState,
     transcode::table::MethodInfo,
 };
@@ -73,7 +73,7 @@ pub async fn admit(
         Ok(caller) => caller,
         Err(error) => {
             let limit = limiter
-                .check(|| Arc::new(policy::anonymous(&limiter.config, rpc, ip)))
+                .check(|| policy::anonymous(&limiter.config, rpc, ip))
                 .await;
             return Err(match limit {
                 Some(d) if !d.allowed => {
@@ -97,7 +97,7 @@ pub async fn admit(
     };
     let limit = limiter
         .check(|| {
-            plan_memo::plan_shared(
+            policy::plan(
                 &limiter.config,
                 &caller.principal,
                 caller.key.as_deref(),

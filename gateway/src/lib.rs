@@ -71,7 +71,7 @@ pub struct Config {
     pub membership_cache_ttl_secs: u64,
     /// Largest accepted REST body.
     pub max_body_bytes: usize,
-    /// How often key usage is reported to svc-auth.
+    /// How often the request log is sent to svc-metrics, and keys' use to svc-auth.
     pub usage_flush_millis: u64,
     /// Rate limits (`CRM_RATE_LIMITS__ENABLED=false` switches them off).
     pub rate_limits: ratelimit::policy::RateLimitConfig,
@@ -168,6 +168,9 @@ pub async fn serve_with_view(
     let auth_channel = backends
         .get("auth")
         .map_err(|e| anyhow::anyhow!(e.message))?;
+    let metrics_channel = backends
+        .get("metrics")
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     let signer = PrincipalVerifier::new(&config.service_secret);
     let redis = if config.redis_url.is_empty() {
         None
@@ -198,13 +201,7 @@ pub async fn serve_with_view(
     spawn_invalidation(&bus, keys.clone(), jwt.memberships().clone(), &shutdown);
     let request_log = usage::request_log::RequestLogger::new(&config.request_log);
     request_log.spawn_flusher(
-        auth_channel.clone(),
-        signer.clone(),
-        Duration::from_millis(config.usage_flush_millis),
-        shutdown.clone(),
-    );
-    let usage = usage::KeyUsageRecorder::default();
-    usage.spawn_flusher(
+        metrics_channel,
         auth_channel,
         signer.clone(),
         Duration::from_millis(config.usage_flush_millis),
@@ -221,7 +218,6 @@ pub async fn serve_with_view(
         gatekeeper: Gatekeeper { keys, jwt },
         backends,
         signer,
-        usage,
         redis,
         openapi,
         max_body_bytes: config.max_body_bytes,

@@ -1,13 +1,8 @@
 //! What every request handler shares.
 
 use crate::{
-    auth::Gatekeeper,
-    backends::Backends,
-    client_ip::TrustedProxies,
-    ratelimit::Limiter,
-    redis_link::RedisLink,
-    transcode::table::RouteTable,
-    usage::{KeyUsageRecorder, request_log::RequestLogger},
+    auth::Gatekeeper, backends::Backends, client_ip::TrustedProxies, ratelimit::Limiter,
+    redis_link::RedisLink, transcode::table::RouteTable, usage::request_log::RequestLogger,
 };
 use crm_platform::principal::PrincipalVerifier;
 
@@ -21,8 +16,6 @@ pub struct GatewayState {
     pub backends: Backends,
     /// Signs principals for the services.
     pub signer: PrincipalVerifier,
-    /// Key usage batches.
-    pub usage: KeyUsageRecorder,
     /// Redis, when configured.
     pub redis: Option<RedisLink>,
     /// Pre-rendered `/openapi.json`.
@@ -33,7 +26,7 @@ pub struct GatewayState {
     pub limiter: Limiter,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
-    /// The request log of API-key calls.
+    /// The request log of API-key calls, and with it keys' use.
     pub request_log: RequestLogger,
     /// Health and reflection, answered by the gateway itself.
     pub local: crate::proxy::local::LocalServices,

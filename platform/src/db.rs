@@ -44,60 +44,13 @@ pub fn is_postgres(url: &str) -> bool {
 
 /// Connects; on Postgres creates `schema` if needed and puts it first on the search path.
 pub async fn connect(url: &str, schema: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_pool(
-        url,
-        schema,
-        if is_postgres(url) { 16 } else { 4 },
-        sqlite_settings,
-    )
-    .await
+    connect_pool(url, schema, if is_postgres(url) { 16 } else { 4 }).await
 }
-
-/// On SQLite, a connection of its own for a steady stream of bulk writes (the request log);
-/// on Postgres `None` (use the pool). SQLite drops a connection's page cache whenever another
-/// connection has written since its last transaction, so batches spread over the pool's
-/// connections each start cold and re-read every page they touch; one connection that does
-/// most of the writing keeps its pages.
-pub async fn connect_bulk_writer(
-    url: &str,
-    schema: &str,
-) -> Result<Option<DatabaseConnection>, DbErr> {
-    if is_postgres(url) {
-        return Ok(None);
-    }
-    connect_pool(url, schema, 1, |o| {
-        sqlite_settings(o)
-            // Each of its commits rewrites the same hot pages (the last index page of every
-            // busy key); checkpointing every few commits instead of after each (the default
-            // threshold, 1 000 pages, is about one commit) copies each page to the database
-            // once.
-            .pragma("wal_autocheckpoint", BULK_CHECKPOINT_PAGES.to_string())
-            // Each statement of a multi-statement transaction keeps a copy of every page it
-            // first touches (its statement journal, so that it alone can be undone); past
-            // 64 KiB SQLite spills it to a temporary file, and with many keys a 50-row insert
-            // touches dozens of index pages: those writes were a quarter of this connection's
-            // time. In memory they are a copy.
-            .pragma("temp_store", "memory")
-    })
-    .await
-    .map(Some)
-}
-
-/// Page size of the SQLite databases we create (SQLite's default is 4 KiB). The request log's
-/// commits touch at least one page per busy key (its per-key index's last leaf) and SQLite
-/// writes each page to the WAL with system calls of its own: with 16 KiB pages a row cost
-/// a quarter less CPU over 1 000 keys, and with one key too (`log_insert`, README Figures).
-/// A database keeps the page size it was created with.
-pub const SQLITE_PAGE_SIZE: u32 = 16 * 1024;
-
-/// WAL pages after which the bulk writer's commit checkpoints (32 MiB).
-const BULK_CHECKPOINT_PAGES: u32 = 32 * 1024 * 1024 / SQLITE_PAGE_SIZE;
 
 async fn connect_pool(
     url: &str,
     schema: &str,
     max_connections: u32,
-    sqlite: fn(SqliteConnectOptions) -> SqliteConnectOptions,
 ) -> Result<DatabaseConnection, DbErr> {
     if let Some(dir) = sqlite_parent_dir(url) {
         std::fs::create_dir_all(dir)
@@ -124,7 +77,7 @@ async fn connect_pool(
         admin.close().await?;
         options.set_schema_search_path(schema.to_owned());
     } else {
-        options.map_sqlx_sqlite_opts(sqlite);
+        options.map_sqlx_sqlite_opts(sqlite_settings);
     }
     Database::connect(options).await
 }
@@ -133,15 +86,9 @@ async fn connect_pool(
 /// connection only).
 fn sqlite_settings(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
-        // Applied before the journal mode (sqlx orders them so), as SQLite requires.
-        .page_size(SQLITE_PAGE_SIZE)
         // WAL lets readers proceed during a write; the pool's busy timeout absorbs the rest.
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
-        // Inserts spread over many index pages (the request log's per-key index when many
-        // keys call) outgrow SQLite's default 2 MiB page cache, and then every insert reads
-        // its page back from the OS; this is a ceiling, filled only as pages are used.
-        .pragma("cache_size", "-32768")
 }
 
 fn sqlite_parent_dir(url: &str) -> Option<&str> {
@@ -201,37 +148,5 @@ pub async fn wake_on_notify(
                 }
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use sea_orm::{ConnectionTrait, Statement};
-
-    #[tokio::test]
-    async fn new_sqlite_databases_get_large_pages_and_the_bulk_writer_shares_them() {
-        let dir = std::env::temp_dir().join(format!("crm-db-pages-{}", uuid::Uuid::new_v4()));
-        let url = super::service_url(None, &dir, "pages");
-        let db = super::connect(&url, "pages").await.unwrap();
-        db.execute_unprepared("CREATE TABLE t (x INTEGER)")
-            .await
-            .unwrap();
-        let writer = super::connect_bulk_writer(&url, "pages")
-            .await
-            .unwrap()
-            .unwrap();
-        for conn in [&db, &writer] {
-            let row = conn
-                .query_one_raw(Statement::from_string(
-                    conn.get_database_backend(),
-                    "PRAGMA page_size",
-                ))
-                .await
-                .unwrap()
-                .unwrap();
-            let size: i64 = row.try_get_by_index(0).unwrap();
-            assert_eq!(size, i64::from(super::SQLITE_PAGE_SIZE));
-        }
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -8,9 +8,6 @@ mod grpc;
 pub mod migration;
 pub mod store;
 
-/// How a `RecordRequestLogs` request becomes a batch to store (for the `log_insert` bench).
-pub use grpc::log_batch;
-
 use crm_platform::{
     Secret, bus::Bus, jwt::JwtKeys, principal::PrincipalVerifier, quota_view::QuotaView,
     server::serve_grpc,
@@ -26,11 +23,6 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
-
-/// Largest message `KeyValidationService` accepts: a gateway's request-log batch (at most
-/// 15 000 entries of at most about 1 KiB each by default) with room to spare.
-const MAX_USAGE_REPORT_BYTES: usize = 32 << 20;
 
 /// svc-auth's configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -53,10 +45,6 @@ pub struct Config {
     pub data_key: Secret,
     /// Email of the owner created on first start; empty to skip the bootstrap.
     pub bootstrap_owner_email: String,
-    /// Days request-log rows are kept (`CRM_REQUEST_LOG_RETENTION_DAYS`); 0 keeps them all.
-    pub request_log_retention_days: u32,
-    /// How often rows past the retention are deleted.
-    pub request_log_prune_every_secs: u64,
     /// Account policy (`CRM_AUTH__SIGNUP`).
     pub auth: AccountPolicy,
     /// Ceilings on keys' rate limits and on keys per user (`CRM_KEY_LIMITS__*`).
@@ -64,6 +52,9 @@ pub struct Config {
     /// gRPC URL of svc-pipeline, which counts the agents' assignments (`CRM_PIPELINE_URL`).
     /// Empty: every `active_assignments` is 0.
     pub pipeline_url: String,
+    /// gRPC URL of svc-metrics, which holds the request log (`CRM_METRICS_URL`): a client's
+    /// usage on its dashboard. Empty: dashboards show no usage.
+    pub metrics_url: String,
 }
 
 /// Who may create accounts.
@@ -86,11 +77,10 @@ impl Default for Config {
             service_secret: Secret::default(),
             data_key: Secret::default(),
             bootstrap_owner_email: "owner@example.com".into(),
-            request_log_retention_days: 30,
-            request_log_prune_every_secs: 3600,
             auth: AccountPolicy::default(),
             key_limits: domain::key_policy::KeyLimits::default(),
             pipeline_url: String::new(),
+            metrics_url: String::new(),
         }
     }
 }
@@ -103,9 +93,6 @@ impl Config {
         self.service_secret
             .require_strong("service_secret", "CRM_SERVICE_SECRET")?;
         self.data_key.require_strong("data_key", "CRM_DATA_KEY")?;
-        if self.request_log_prune_every_secs == 0 {
-            return Err("request_log_prune_every_secs must be positive".into());
-        }
         if self.token_ttl_secs <= 0 {
             return Err("token_ttl_secs must be positive".into());
         }
@@ -150,9 +137,6 @@ pub async fn serve(
             owner.workspace_id, owner.email, owner.password
         );
     }
-    let usage_writer = crm_platform::db::connect_bulk_writer(&config.database_url, "auth")
-        .await?
-        .unwrap_or_else(|| db.clone());
     let verifier = PrincipalVerifier::new(&config.service_secret);
     let assignments = if config.pipeline_url.is_empty() {
         tracing::warn!("no pipeline_url: every agent's active_assignments reads 0");
@@ -167,7 +151,7 @@ pub async fn serve(
     };
     let state = AuthState {
         db: db.clone(),
-        usage_writer,
+        usage: domain::usage::UsageReader::new(&config.metrics_url, verifier.clone())?,
         jwt: JwtKeys::hs256(&config.jwt_secret, &config.jwt_issuer, &config.jwt_audience),
         bus,
         token_ttl_secs: config.token_ttl_secs,
@@ -178,12 +162,6 @@ pub async fn serve(
         assignments,
         activity: std::sync::Arc::default(),
     };
-    domain::request_log::spawn_pruning(
-        state.clone(),
-        std::time::Duration::from_secs(u64::from(config.request_log_retention_days) * 86_400),
-        std::time::Duration::from_secs(config.request_log_prune_every_secs),
-        shutdown.clone(),
-    );
     let result = serve_grpc(listener, shutdown, SERVICE_NAMES, |router| {
         router
             .add_service(AuthServiceServer::with_interceptor(
@@ -210,10 +188,8 @@ pub async fn serve(
                 },
                 verifier.interceptor(),
             ))
-            .add_service(InterceptedService::new(
-                // Gateways' request-log batches run to several MiB (the default limit is 4).
-                KeyValidationServiceServer::new(grpc::validation::KeyValidationApi { state })
-                    .max_decoding_message_size(MAX_USAGE_REPORT_BYTES),
+            .add_service(KeyValidationServiceServer::with_interceptor(
+                grpc::validation::KeyValidationApi { state },
                 verifier.interceptor(),
             ))
     })

@@ -28,6 +28,13 @@ pub enum MetricsError {
     /// The workspace's settings (timezone, currency) could not be read.
     #[error("workspace settings are unavailable; retry shortly")]
     Profile(Status),
+    /// svc-auth's answer to a key or client lookup made as the caller (its not-found and
+    /// permission errors are the caller's answer, passed on unchanged).
+    #[error("{}", .0.message())]
+    Auth(Status),
+    /// Only our own services may call this RPC.
+    #[error("internal RPC: only our own services may call it")]
+    NotAService,
     /// A database error (logged where it is mapped; never shown).
     #[error("database error while {context}: {source}")]
     Db {
@@ -71,6 +78,8 @@ impl From<MetricsError> for Status {
                 tracing::warn!(error = %status.message(), "workspace profile lookup failed");
                 ApiError::new(Code::Unavailable, "WORKSPACE_UNAVAILABLE", message).into()
             }
+            MetricsError::Auth(status) => status,
+            MetricsError::NotAService => ApiError::forbidden(message).into(),
             MetricsError::Db { context, source } => internal(context, source),
         }
     }

@@ -1,5 +1,5 @@
 //! Cost of the gateway's rate-limit stage per call, in-process and apart from HTTP: the
-//! plan, the lease (or the call to Redis), the decision and its response headers, over many
+//! plan, the call to Redis (or governor), the decision and its response headers, over many
 //! keys called in turn at a steady rate, as in `partner_rps`' many-keys run. One thread does
 //! it all, so the process' CPU time per call is this stage's cost (Redis' own CPU is not in
 //! it). On this noisy machine the steadier figure is instructions per call, counted by
@@ -13,7 +13,10 @@
 use crm_bench::cpu_time;
 use crm_gateway::{
     auth::key_cache::KeyEntry,
-    ratelimit::{Limiter, plan_memo, policy::RateLimitConfig},
+    ratelimit::{
+        Limiter,
+        policy::{self, RateLimitConfig},
+    },
     redis_link::RedisLink,
     transcode::table::{MethodInfo, RouteTable},
 };
@@ -34,7 +37,7 @@ async fn one_call(
     ip: IpAddr,
 ) -> bool {
     let decision = limiter
-        .check(|| plan_memo::plan_shared(&limiter.config, principal, Some(key), route, ip))
+        .check(|| policy::plan(&limiter.config, principal, Some(key), route, ip))
         .await;
     let mut headers = http::HeaderMap::new();
     let refused = decision.as_ref().is_some_and(|d| !d.allowed);
@@ -113,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     let cpu_before = cpu_time(pid);
     run(ticks, 0).await;
     let idle = cpu_time(pid).saturating_sub(cpu_before);
-    run(1000, per_tick).await; // a second of calls, so leases are sized as in steady state
+    run(1000, per_tick).await; // a second of calls, so every bucket exists as in steady state
     let trips_before = redis.as_ref().map_or(0, RedisLink::round_trips);
     let cpu_before = cpu_time(pid);
     let refused = run(ticks, per_tick).await;
@@ -133,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     println!(
-        "  CPU {:.2} µs per call (plan, lease or Redis call, decision, headers), {:.3} Redis round trips per call, {refused} refused",
+        "  CPU {:.2} µs per call (plan, Redis call, decision, headers), {:.3} Redis round trips per call, {refused} refused",
         cpu.as_secs_f64() * 1e6 / calls,
         trips as f64 / calls
     );

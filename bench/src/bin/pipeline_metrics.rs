@@ -11,21 +11,19 @@
 //! ```
 
 use anyhow::{Context, bail};
-use crm_bench::{cpu_time, summarize};
+use crm_bench::{
+    SERVICE_SECRET, backends_cpu, backends_spent, cpu_time, fresh_database, start_svc_metrics,
+    summarize,
+};
 use crm_platform::{Principal, PrincipalKind, Secret, principal::PrincipalVerifier};
 use crm_proto::metrics::{
     GetMetricsOverviewRequest, GetPipelineMetricsRequest,
     metrics_service_client::MetricsServiceClient,
 };
 use sea_orm::ConnectionTrait;
-use std::{
-    collections::HashMap,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
-const SERVICE_SECRET: &str = "bench-service-secret-0123456789abcdef";
 const WORKSPACE: &str = "7d0c6a0e-2f1b-4c35-9a59-3f0a7e9b1c22";
 const SALES: &str = "5b3f3f0e-0000-4000-8000-000000000001";
 /// Sales' stages by position: Lead, Qualified, Proposal, Negotiation, Won, Lost.
@@ -73,28 +71,6 @@ const STAGES: [(&str, i32, &str, bool, bool); 6] = [
         true,
     ),
 ];
-
-/// A fresh Postgres database with svc-pipeline's tables in schema `pipeline`.
-async fn database() -> anyhow::Result<(String, String)> {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = sea_orm::Database::connect(&base).await?;
-    let name = format!("crm_bench_metrics_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await?;
-    // All of a query's work in the backend serving it, where its CPU time can be read.
-    admin
-        .execute_unprepared(&format!(
-            "ALTER DATABASE \"{name}\" SET max_parallel_workers_per_gather = 0"
-        ))
-        .await?;
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => bail!("DATABASE_URL '{base}' names no database"),
-    };
-    Ok((url, name))
-}
 
 /// The workspace: two pipelines, and `n` opportunities in Sales moved along its stages
 /// (0 to 4 moves each, the fourth into Won or Lost), created over the last 300 days.
@@ -165,28 +141,6 @@ async fn seed(url: &str, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the release `svc-metrics` binary on `port`, reading `url`.
-fn start(port: u16, url: &str) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe()?;
-    let bin = exe.parent().context("exe dir")?.join("svc-metrics");
-    if !bin.exists() {
-        bail!(
-            "{} is missing: build it first (cargo build --release -p svc-metrics)",
-            bin.display()
-        );
-    }
-    Ok(Command::new(bin)
-        .env("CRM_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CRM_PIPELINE_DATABASE_URL", url)
-        .env("CRM_SERVICE_SECRET", SERVICE_SECRET)
-        // No svc-auth: the workspace is on UTC with USD.
-        .env("CRM_AUTH_URL", "")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?)
-}
-
 fn signed<T>(message: T) -> tonic::Request<T> {
     let mut principal = Principal::new(PrincipalKind::User, WORKSPACE, "bench-owner");
     principal.role = "owner".into();
@@ -195,29 +149,6 @@ fn signed<T>(message: T) -> tonic::Request<T> {
         .sign_into(&principal, request.metadata_mut())
         .expect("signs");
     request
-}
-
-/// CPU time of the Postgres backends connected to database `name`, by pid.
-fn backends_cpu(name: &str) -> HashMap<u32, Duration> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return HashMap::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(name))
-        })
-        .map(|pid| (pid, cpu_time(pid)))
-        .collect()
-}
-
-fn spent(before: &HashMap<u32, Duration>, after: &HashMap<u32, Duration>) -> Duration {
-    after
-        .iter()
-        .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or_default()))
-        .sum()
 }
 
 async fn measure<F, Fut>(name: &str, db_name: &str, pid: u32, requests: usize, call: F)
@@ -238,7 +169,7 @@ where
     }
     let elapsed = started.elapsed();
     let service = cpu_time(pid).saturating_sub(cpu_before);
-    let postgres = spent(&pg_before, &backends_cpu(db_name));
+    let postgres = backends_spent(&pg_before, &backends_cpu(db_name));
     let s = summarize(latencies, elapsed);
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / requests as f64;
     println!(
@@ -260,12 +191,12 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(100_000);
     let requests: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(30);
-    let (url, db_name) = database().await?;
+    let (url, db_name) = fresh_database("crm_bench_metrics").await?;
     seed(&url, n).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let mut child = start(port, &url)?;
+    let mut child = start_svc_metrics(port, &url)?;
     let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))?.connect_lazy();
     let client = MetricsServiceClient::new(channel);
     let mut ready = false;

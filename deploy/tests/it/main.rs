@@ -31,7 +31,6 @@ mod opportunities;
 mod opportunity_lists;
 mod ops;
 mod pipelines;
-mod rate_limit_leases;
 mod rate_limits;
 mod rate_limits_grpc;
 mod sessions;

@@ -4,6 +4,9 @@
 
 use crate::helpers::{Options, TestApp, within};
 use crm_gateway::usage::request_log::RequestLogConfig;
+use crm_proto::metrics::{
+    RecordRequestsRequest, RequestLog, usage_ingest_service_client::UsageIngestServiceClient,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -97,12 +100,38 @@ async fn every_key_request_is_logged_with_its_details() {
     let (_, agents) = logs(&app, &owner.token, &id, "?endpoint=agents").await;
     assert_eq!(agents["pagination"]["total"], 1);
     let (_, page) = logs(&app, &owner.token, &id, "?limit=2&page=3").await;
+    let p = &page["pagination"];
     assert_eq!(
-        page["pagination"],
-        json!({"page": 3, "limit": 2, "total": 5, "total_pages": 3})
+        (&p["page"], &p["limit"], &p["total"], &p["total_pages"]),
+        (&json!(3), &json!(2), &json!(5), &json!(3))
+    );
+    assert!(
+        p["next_cursor"].as_str().unwrap_or_default().is_empty(),
+        "last page"
     );
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     assert_eq!(page["data"][0]["id"], rows[4]["id"]);
+    // Cursor pages walk every row, newest first, each once.
+    let mut walked = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    loop {
+        let (s, page) = logs(&app, &owner.token, &id, &query).await;
+        assert_eq!(s, 200, "{page}");
+        walked.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].clone()),
+        );
+        match page["pagination"]["next_cursor"].as_str() {
+            Some(c) if !c.is_empty() => query = format!("?limit=2&cursor={c}"),
+            _ => break,
+        }
+        assert!(walked.len() <= 5, "the walk ends");
+    }
+    let ids: Vec<Value> = rows.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(walked, ids);
     let future = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let (_, none) = logs(
         &app,
@@ -112,15 +141,14 @@ async fn every_key_request_is_logged_with_its_details() {
     )
     .await;
     assert_eq!(none["pagination"]["total"], 0);
-    // A page reaches into the 10 000 newest matching requests at most.
-    let (s, deep) = logs(&app, &owner.token, &id, "?limit=100&page=100").await;
+    // Numbered pages have no depth limit: past the end they are empty.
+    let (s, deep) = logs(&app, &owner.token, &id, "?limit=100&page=1000").await;
     assert_eq!((s, deep["pagination"]["total"].as_u64()), (200, Some(5)));
     assert!(deep["data"].as_array().unwrap().is_empty());
     for (query, field) in [
         ("?limit=101", "limit"),
         ("?status=abc", "status"),
-        ("?limit=100&page=101", "page"),
-        ("?page=501", "page"),
+        ("?cursor=not-a-cursor", "cursor"),
     ] {
         let (s, e) = logs(&app, &owner.token, &id, query).await;
         assert_eq!((s, &e["details"]["field"]), (400, &json!(field)), "{query}");
@@ -249,181 +277,131 @@ async fn under_load_every_entry_is_either_stored_or_counted_as_dropped() {
     app.stack.stop().await;
 }
 
+/// `RecordRequests` straight to svc-metrics, signed as one of our services.
+async fn record(app: &TestApp, requests: Vec<RequestLog>) -> Result<u32, tonic::Status> {
+    let mut client =
+        UsageIngestServiceClient::connect(format!("http://{}", app.stack.metrics_addr))
+            .await
+            .unwrap();
+    client
+        .record_requests(app.as_service(RecordRequestsRequest { requests }))
+        .await
+        .map(|r| r.into_inner().recorded)
+}
+
+/// A request of `key` in `workspace` at `at`.
+fn request_at(workspace: &str, key: &str, at: chrono::DateTime<chrono::Utc>) -> RequestLog {
+    RequestLog {
+        workspace_id: workspace.into(),
+        api_key_id: key.into(),
+        method: "GET".into(),
+        endpoint: "/api/v1/contacts".into(),
+        status_code: 200,
+        request_ip: "203.0.113.9".into(),
+        user_agent: "sdk/1".into(),
+        timestamp: Some(prost_types::Timestamp {
+            seconds: at.timestamp(),
+            nanos: at.timestamp_subsec_millis() as i32 * 1_000_000,
+        }),
+        ..Default::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rows_past_the_retention_are_pruned() {
-    use sea_orm::EntityTrait;
-    use svc_auth::store::{
-        entities::api_request_log_chunks as chunks,
-        log_chunk::{ChunkWriter, Entry},
-        request_log::{NewChunk, insert_chunks},
-    };
     let app = TestApp::spawn_with(Options {
         request_log_prune_every_secs: Some(1),
         ..Options::default()
     })
     .await;
     let owner = app.owner("Acme").await;
-    let (id, key) = app.key(&owner.token, &["contacts:read"]).await;
-    let db = app.auth_db().await;
-    let old = chrono::Utc::now() - chrono::Duration::days(31);
-    let mut writer = ChunkWriter::default();
-    writer.push(Entry {
-        id: *uuid::Uuid::now_v7().as_bytes(),
-        at_ms: old.timestamp_millis(),
-        method: "GET",
-        endpoint: "/api/auth/me",
-        request_ip: "127.0.0.1",
-        user_agent: "",
-        request_id: "",
-        status_code: 200,
-        response_time_ms: 1,
-        request_size: 0,
-        response_size: 0,
-    });
-    // Stored 31 days ago: its id (UUID v7) says so too, as the prune reads it.
-    let stored_then = uuid::Timestamp::from_unix(uuid::NoContext, old.timestamp() as u64, 0);
-    let chunk = NewChunk {
-        id: uuid::Uuid::new_v7(stored_then).to_string(),
-        workspace_id: owner.workspace_id.as_str().into(),
-        api_key_id: id.as_str().into(),
-        first_at: old,
-        last_at: old,
-        entries: 1,
-        body: writer.finish(),
-    };
-    insert_chunks(&db, vec![chunk]).await.unwrap();
-    assert_eq!(app.get_with_key("/api/auth/me", &key).await.0, 200);
+    let (id, _key) = app.key(&owner.token, &["contacts:read"]).await;
+    let now = chrono::Utc::now();
+    let old = now - chrono::Duration::days(31);
+    let batch = vec![
+        request_at(&owner.workspace_id, &id, old),
+        request_at(&owner.workspace_id, &id, now - chrono::Duration::seconds(1)),
+    ];
+    assert_eq!(record(&app, batch).await.unwrap(), 2);
+    let usage_path = format!("/api/v1/api-keys/{id}/usage?date_from=2000-01-01T00:00:00Z");
     let pruned = within(Duration::from_secs(5), || async {
-        let all = chunks::Entity::find().all(&db).await.unwrap();
-        all.len() == 1 && all[0].first_at > old
+        let (_, page) = logs(&app, &owner.token, &id, "").await;
+        let (_, usage) = app.send(app.get_as(&owner.token, &usage_path)).await;
+        page["pagination"]["total"] == 1 && usage["totalRequests"] == 1
     })
     .await;
     assert!(
         pruned.is_some(),
-        "the 31-day-old chunk is gone, today's stays (30-day retention)"
+        "the 31-day-old request is gone from the log and the usage, today's stays (30-day retention)"
     );
     app.stack.stop().await;
 }
 
-/// `RecordRequestLogs` straight to svc-auth, signed as one of our services.
-async fn record(
-    app: &TestApp,
-    batch: crm_proto::auth::RecordRequestLogsRequest,
-) -> Result<u32, tonic::Status> {
-    let mut client =
-        crm_proto::auth::key_validation_service_client::KeyValidationServiceClient::connect(
-            format!("http://{}", app.stack.auth_addr),
-        )
-        .await
-        .unwrap();
-    client
-        .record_request_logs(app.as_service(batch))
-        .await
-        .map(|r| r.into_inner().recorded)
-}
-
-/// Gateways send batches in columns; a gateway of the previous release sends one message per
-/// entry. svc-auth stores both alike and refuses malformed columns by field.
+/// svc-metrics stores a batch as sent, refuses one from outside our services, and answers it
+/// newest first with millisecond times.
 #[tokio::test(flavor = "multi_thread")]
-async fn batches_in_columns_and_in_messages_are_stored_alike() {
-    use crm_proto::auth::{RecordRequestLogsRequest, RequestLog, RequestLogColumns};
+async fn batches_are_stored_as_sent_and_only_from_our_services() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
     let (id, _key) = app.key(&owner.token, &["contacts:read"]).await;
-    let at_ms = chrono::Utc::now().timestamp_millis() - 60_000;
-    let columns = RequestLogColumns {
-        texts: [
-            owner.workspace_id.as_str(),
-            &id,
-            "GET",
-            "/api/v1/contacts",
-            "203.0.113.9",
-            "sdk/2",
-            "",
-        ]
-        .map(String::from)
-        .to_vec(),
-        workspace_id: vec![0, 0],
-        api_key_id: vec![1, 1],
-        method: vec![2, 2],
-        endpoint: vec![3, 3],
-        request_ip: vec![4, 4],
-        user_agent: vec![5, 5],
-        request_id: vec![6, 6],
-        status_code: vec![200, 404],
-        response_time_ms: vec![7, 8],
-        request_size: vec![0, 0],
-        response_size: vec![120, 30],
-        timestamp_ms: vec![at_ms, at_ms + 1],
-    };
-    let message = RequestLog {
-        workspace_id: owner.workspace_id.clone(),
-        api_key_id: id.clone(),
-        method: "POST".into(),
-        endpoint: "/api/v1/contacts".into(),
-        status_code: 201,
-        request_ip: "203.0.113.9".into(),
-        user_agent: "sdk/1".into(),
-        timestamp: Some(prost_types::Timestamp {
-            seconds: (at_ms + 2) / 1000,
-            nanos: ((at_ms + 2) % 1000) as i32 * 1_000_000,
-        }),
-        ..Default::default()
-    };
-    let mut bad = columns.clone();
-    bad.status_code.pop();
-    let refused = record(
-        &app,
-        RecordRequestLogsRequest {
-            logs: vec![],
-            columns: Some(bad),
-        },
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert!(
-        refused.message().contains("columns.status_code"),
-        "{refused:?}"
+    let at =
+        chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis() - 60_000)
+            .unwrap();
+    let mut post = request_at(
+        &owner.workspace_id,
+        &id,
+        at + chrono::Duration::milliseconds(2),
     );
-    let recorded = record(
-        &app,
-        RecordRequestLogsRequest {
-            logs: vec![message],
-            columns: Some(columns),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(recorded, 3);
+    post.method = "POST".into();
+    post.status_code = 201;
+    let mut missing = request_at(
+        &owner.workspace_id,
+        &id,
+        at + chrono::Duration::milliseconds(1),
+    );
+    missing.status_code = 404;
+    missing.response_size = 30;
+    let batch = vec![request_at(&owner.workspace_id, &id, at), missing, post];
+
+    let mut client =
+        UsageIngestServiceClient::connect(format!("http://{}", app.stack.metrics_addr))
+            .await
+            .unwrap();
+    let unsigned = client
+        .record_requests(RecordRequestsRequest {
+            requests: batch.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unsigned.code(),
+        tonic::Code::Unauthenticated,
+        "{unsigned:?}"
+    );
+    assert_eq!(record(&app, batch).await.unwrap(), 3);
 
     let all = await_rows(&app, &owner.token, &id, 3).await;
     let rows = all["data"].as_array().unwrap();
-    let seen: Vec<(&str, u64, &str, u64)> = rows
+    let seen: Vec<(&str, u64, u64)> = rows
         .iter()
         .map(|r| {
             (
                 r["method"].as_str().unwrap(),
                 r["status_code"].as_u64().unwrap(),
-                r["user_agent"].as_str().unwrap(),
                 r["response_size"].as_u64().unwrap(),
             )
         })
         .collect();
     assert_eq!(
         seen,
-        [
-            ("POST", 201, "sdk/1", 0),
-            ("GET", 404, "sdk/2", 30),
-            ("GET", 200, "sdk/2", 120)
-        ],
+        [("POST", 201, 0), ("GET", 404, 30), ("GET", 200, 0)],
         "newest first"
     );
     assert!(rows.iter().all(|r| r["request_ip"] == "203.0.113.9"));
-    assert!(rows.iter().all(|r| r["endpoint"] == "/api/v1/contacts"));
-    let newest = chrono::DateTime::from_timestamp_millis(at_ms + 2).unwrap();
+    let newest = at + chrono::Duration::milliseconds(2);
     assert_eq!(
         rows[0]["timestamp"],
         newest.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     );
+    app.stack.stop().await;
 }

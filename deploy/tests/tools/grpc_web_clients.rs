@@ -19,7 +19,7 @@ use tonic_health::pb::{
 };
 
 /// Every service a caller outside can use, as reflection must list it.
-const PUBLIC_SERVICES: [&str; 19] = [
+const PUBLIC_SERVICES: [&str; 20] = [
     "crm.auth.v1.AuthService",
     "crm.auth.v1.ApiKeyService",
     "crm.auth.v1.ApiClientService",
@@ -33,6 +33,7 @@ const PUBLIC_SERVICES: [&str; 19] = [
     "crm.pipeline.v1.ActionService",
     "crm.pipeline.v1.CalendarService",
     "crm.metrics.v1.MetricsService",
+    "crm.metrics.v1.UsageService",
     "crm.webhooks.v1.WebhooksService",
     "crm.webhooks.v1.TriggerService",
     "crm.webhooks.v1.IncomingWebhooksService",
@@ -47,8 +48,9 @@ const STANDARD_SERVICES: [&str; 3] = [
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 /// Services only our own services call: never listed.
-const INTERNAL_SERVICES: [&str; 3] = [
+const INTERNAL_SERVICES: [&str; 4] = [
     "crm.auth.v1.KeyValidationService",
+    "crm.metrics.v1.UsageIngestService",
     "crm.webhooks.v1.EventSinkService",
     "crm.pipeline.v1.AssignmentService",
 ];

@@ -3,7 +3,7 @@
 //! made-up keys never reaches the database. Entries leave both caches when svc-auth
 //! announces a change on the bus.
 
-use crate::{error::GatewayError, ratelimit::plan_memo::PlanMemo, redis_link::RedisLink};
+use crate::{error::GatewayError, redis_link::RedisLink};
 use crm_platform::{Principal, PrincipalKind, api_key as format, principal::PrincipalVerifier};
 use crm_proto::auth::{
     KeyStatus, ValidateKeyRequest, key_validation_service_client::KeyValidationServiceClient,
@@ -20,7 +20,7 @@ use std::{
 use tonic::transport::Channel;
 
 /// What the gateway knows about one key hash.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct KeyEntry {
     /// `active`, `unknown`, `inactive`, `revoked`, `expired`.
     pub status: String,
@@ -60,9 +60,6 @@ pub struct KeyEntry {
     /// The tier is the client's, its buckets shared by all the client's keys.
     #[serde(default)]
     pub client_tier: bool,
-    /// Rate-limit plans made for this entry, by route (never stored in Redis).
-    #[serde(skip)]
-    pub plans: PlanMemo,
 }
 
 impl KeyEntry {
@@ -258,7 +255,6 @@ impl KeyResolver {
             previous_secret: r.previous_secret,
             api_client_id: (!r.api_client_id.is_empty()).then_some(r.api_client_id),
             client_tier: r.client_tier,
-            plans: PlanMemo::default(),
         })
     }
 

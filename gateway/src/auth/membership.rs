@@ -62,7 +62,7 @@ impl MembershipKey {
 }
 
 /// A member's standing in one workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Membership {
     /// Our user id (for external tokens, the user the subject is linked to).
     pub user_id: String,

@@ -174,7 +174,6 @@ async fn forward(
         .backends
         .get(&rpc.backend)
         .map_err(|e| e.to_status())?;
-    state.usage.record(&principal);
     match channel.oneshot(request).await {
         Ok(response) => Ok(response),
         Err(e) => {

@@ -1,11 +1,9 @@
 //! Rate limits: the plan for a call (`policy`), checked in Redis in one round trip when it
-//! is there (`redis_gcra`, with `lease` sparing busy callers most round trips), in-process with governor when it is not (`local`), and shown to
+//! is there (`redis_gcra`), in-process with governor when it is not (`local`), and shown to
 //! the caller as headers or a 429 (`decision`).
 
 pub mod decision;
-pub mod lease;
 pub mod local;
-pub mod plan_memo;
 pub mod policy;
 pub mod redis_gcra;
 pub mod refused_addresses;
@@ -54,7 +52,7 @@ impl Limiter {
 
     /// Checks the plan `plan` makes; `None` when limiting is switched off, in which case no
     /// plan is made at all.
-    pub async fn check(&self, plan: impl FnOnce() -> Arc<Plan>) -> Option<Decision> {
+    pub async fn check(&self, plan: impl FnOnce() -> Plan) -> Option<Decision> {
         if !self.config.enabled {
             return None;
         }
@@ -91,17 +89,11 @@ impl Limiter {
     /// Prunes idle local buckets every minute until `shutdown`.
     pub fn spawn_pruning(&self, shutdown: CancellationToken) {
         let local = self.local.clone();
-        let shared = self.shared.clone();
         let task = async move {
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(60)) => {
-                        local.prune();
-                        if let Some(s) = &shared {
-                            s.prune();
-                        }
-                    }
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => local.prune(),
                 }
             }
         };

@@ -11,10 +11,7 @@
 use crate::{auth::key_cache::KeyEntry, transcode::table::MethodInfo};
 use crm_platform::{Principal, PrincipalKind, rate_tiers};
 use serde::{Deserialize, Serialize};
-use std::{
-    net::IpAddr,
-    sync::{Arc, OnceLock},
-};
+use std::net::IpAddr;
 
 /// Rate-limit settings of the gateway.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -92,67 +89,20 @@ impl Window {
     }
 }
 
-/// The windows a call is checked against, in one round trip. What is derived from the
-/// windows is made once per plan (plans are kept per key), so windows are not changed once
-/// a plan is in use.
-#[derive(Debug, Clone)]
+/// The windows a call is checked against, in one round trip.
+#[derive(Debug)]
 pub struct Plan {
     /// Every window checked; a call passes only if all have room.
     pub windows: Vec<Window>,
-    signature: OnceLock<String>,
-    intervals: OnceLock<Vec<u64>>,
-    buckets: OnceLock<Arc<[BucketWindow]>>,
 }
 
 /// A window as the Redis script takes it: bucket key, emission interval (µs), capacity.
 pub type BucketWindow = (String, u64, u64);
 
-/// Plans are their windows; what is made from them once does not make two plans differ.
-impl PartialEq for Plan {
-    fn eq(&self, other: &Self) -> bool {
-        self.windows == other.windows
-    }
-}
-
-impl Eq for Plan {}
-
 impl Plan {
     /// A plan of these windows.
     pub fn new(windows: Vec<Window>) -> Self {
-        Self {
-            windows,
-            signature: OnceLock::new(),
-            intervals: OnceLock::new(),
-            buckets: OnceLock::new(),
-        }
-    }
-
-    /// The windows as the Redis script takes them, made by `make` once per plan. A plan is
-    /// checked by one gateway's limiter only (plans live in that gateway's key cache), whose
-    /// key prefix does not change.
-    pub fn bucket_windows(&self, make: impl Fn(&Window) -> BucketWindow) -> Arc<[BucketWindow]> {
-        self.buckets
-            .get_or_init(|| self.windows.iter().map(make).collect())
-            .clone()
-    }
-
-    /// Each window's emission interval (µs), in window order.
-    pub fn intervals(&self) -> &[u64] {
-        self.intervals
-            .get_or_init(|| self.windows.iter().map(Window::interval_us).collect())
-    }
-
-    /// The plan's identity among leases: its buckets' names, made once per plan.
-    pub fn signature(&self) -> &str {
-        self.signature.get_or_init(|| {
-            let mut s =
-                String::with_capacity(self.windows.iter().map(|w| w.bucket.len() + 1).sum());
-            for w in &self.windows {
-                s.push_str(&w.bucket);
-                s.push('|');
-            }
-            s
-        })
+        Self { windows }
     }
 }
 

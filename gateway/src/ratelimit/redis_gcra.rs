@@ -2,42 +2,31 @@
 //! one Redis round trip however many windows apply, and all gateways see the same buckets.
 //! Calls that arrive while a script is in flight are checked together in the next one, so
 //! under load many calls share a round trip (the script evaluates them in arrival order, as
-//! if one by one). A busy caller with plenty of room is leased cells ahead of its calls
-//! (`lease`), so most of its calls need no round trip at all. Redis' own clock is used, so
-//! gateways with skewed clocks agree. A refused call consumes nothing. All keys of a script
-//! must live on one node (no Redis Cluster).
+//! if one by one). Redis' own clock is used, so gateways with skewed clocks agree. A refused
+//! call consumes nothing. All keys of a script must live on one node (no Redis Cluster).
 
 use super::{
     decision::Decision,
-    lease::{self, Leases, Take},
     policy::{BucketWindow, Plan},
 };
 use crate::redis_link::RedisLink;
 use crm_platform::quota_view::REDIS_NAMESPACE;
-use std::{
-    collections::HashMap,
-    sync::{Arc, LazyLock},
-    time::Instant,
-};
+use std::{collections::HashMap, sync::LazyLock};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// KEYS: every distinct bucket of the batch (theoretical arrival time, µs), once each.
 /// ARGV: the number S of distinct window shapes, then per shape its bucket (index into KEYS),
-/// emission interval (µs) and capacity; then per call the number of windows n, the cells it
-/// would lease beyond itself (`want`), the cells of an expired lease it gives back
-/// (`refund`), and the n shapes it checks. Returns, per call: allowed (1 or 0), the cells
-/// leased, then per window how far its theoretical arrival time lies ahead of now (µs, after
-/// this call and its lease); the gateway derives remaining, reset and retry-after from that
-/// (`window_state`). A lease is granted only when every window keeps at least MIN_ROOM cells
-/// after the call, and takes at most 1/SHARE of them (`lease::MIN_ROOM`, `lease::SHARE`).
+/// emission interval (µs) and capacity; then per call the number of windows n and the n
+/// shapes it checks. Returns, per call: allowed (1 or 0), then per window how far its
+/// theoretical arrival time lies ahead of now (µs, after this call); the gateway derives
+/// remaining, reset and retry-after from that (`window_state`).
 ///
 /// Redis' cost is per command, per argument and per reply element far more than per Lua
 /// step: a busy key is exactly the one that appears many times in a batch, so its name and
 /// its window's numbers are sent, parsed, read (one MGET) and written once, each call names
 /// its windows by a small index, and the reply carries one number per window.
 const GCRA: &str = r"
-local MIN_ROOM, SHARE = {MIN_ROOM}, {SHARE}
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local stored = redis.call('MGET', unpack(KEYS))
@@ -57,56 +46,27 @@ local o = 0
 local a = 2 + 3 * shapes
 while a <= #ARGV do
   local n = tonumber(ARGV[a])
-  local want = tonumber(ARGV[a + 1])
-  local refund = tonumber(ARGV[a + 2])
-  local first = a + 3
-  if refund > 0 then
-    for i = 0, n - 1 do
-      local s = tonumber(ARGV[first + i])
-      local k = bucket[s]
-      if tat[k] > now then
-        tat[k] = math.max(now, tat[k] - refund * interval[s])
-        dirty[k] = true
-      end
-    end
-  end
   local allowed = 1
-  for i = 0, n - 1 do
-    local s = tonumber(ARGV[first + i])
+  for i = 1, n do
+    local s = tonumber(ARGV[a + i])
     local t = interval[s]
     if math.max(tat[bucket[s]], now) + t - now > capacity[s] * t then allowed = 0 end
   end
-  local granted = 0
-  if allowed == 1 and want > 0 then
-    granted = want
-    for i = 0, n - 1 do
-      local s = tonumber(ARGV[first + i])
-      local t = interval[s]
-      local room = math.floor((capacity[s] * t - (math.max(tat[bucket[s]], now) + t - now)) / t)
-      if room < MIN_ROOM then
-        granted = 0
-      else
-        granted = math.min(granted, math.floor(room / SHARE))
-      end
-    end
-  end
   o = o + 1
   out[o] = allowed
-  o = o + 1
-  out[o] = granted
-  for i = 0, n - 1 do
-    local s = tonumber(ARGV[first + i])
+  for i = 1, n do
+    local s = tonumber(ARGV[a + i])
     local k = bucket[s]
     local v = math.max(tat[k], now)
     if allowed == 1 then
-      v = v + interval[s] * (1 + granted)
+      v = v + interval[s]
       tat[k] = v
       dirty[k] = true
     end
     o = o + 1
     out[o] = v - now
   end
-  a = first + n
+  a = a + 1 + n
 end
 for k in pairs(dirty) do
   redis.call('SET', KEYS[k], string.format('%d', tat[k]), 'PX', math.ceil((tat[k] - now) / 1000) + 1000)
@@ -130,13 +90,7 @@ fn window_state(ahead_us: i64, interval_us: u64, capacity: u32, allowed: bool) -
     )
 }
 
-static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        &GCRA
-            .replace("{MIN_ROOM}", &lease::MIN_ROOM.to_string())
-            .replace("{SHARE}", &lease::SHARE.to_string()),
-    )
-});
+static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GCRA));
 
 /// Most calls checked in one script.
 const MAX_BATCH: usize = 128;
@@ -147,11 +101,7 @@ const QUEUE: usize = 4096;
 
 struct Job {
     /// Per window: bucket key, emission interval (µs), capacity.
-    windows: Arc<[BucketWindow]>,
-    /// Cells to lease beyond the call.
-    want: u32,
-    /// Cells of an expired lease given back.
-    refund: u32,
+    windows: Vec<BucketWindow>,
     reply: oneshot::Sender<Option<Vec<i64>>>,
 }
 
@@ -163,12 +113,8 @@ fn script_input(jobs: &[Job]) -> (Vec<String>, Vec<u64>) {
     let mut shape_index: HashMap<(u64, u64, u64), u64> = HashMap::new();
     let mut calls: Vec<u64> = Vec::new();
     for job in jobs {
-        calls.extend([
-            job.windows.len() as u64,
-            u64::from(job.want),
-            u64::from(job.refund),
-        ]);
-        for (key, interval, capacity) in job.windows.iter() {
+        calls.push(job.windows.len() as u64);
+        for (key, interval, capacity) in &job.windows {
             let k = *key_index.entry(key.as_str()).or_insert_with(|| {
                 keys.push(key.clone());
                 keys.len() as u64
@@ -194,7 +140,6 @@ fn script_input(jobs: &[Job]) -> (Vec<String>, Vec<u64>) {
 pub struct SharedBuckets {
     redis: RedisLink,
     tx: mpsc::Sender<Job>,
-    leases: Arc<Leases>,
 }
 
 impl SharedBuckets {
@@ -230,7 +175,7 @@ impl SharedBuckets {
                 let reply = link.eval_ints(&SCRIPT, &keys, &args).await;
                 let mut rest = reply.as_deref();
                 for job in jobs {
-                    let take = 2 + job.windows.len();
+                    let take = 1 + job.windows.len();
                     let mine = match rest {
                         Some(r) if r.len() >= take => {
                             rest = Some(&r[take..]);
@@ -246,113 +191,86 @@ impl SharedBuckets {
             task,
             tracing::info_span!("rate_limit_redis"),
         ));
-        Self {
-            redis,
-            tx,
-            leases: Arc::default(),
-        }
+        Self { redis, tx }
     }
 
-    /// Forgets leases of plans no longer called.
-    pub fn prune(&self) {
-        self.leases.prune(Instant::now());
-    }
-
-    /// Checks `plan` against the shared buckets, from this gateway's lease when it holds one;
-    /// `None` when Redis is away or busy (the caller limits locally).
+    /// Checks `plan` in Redis; `None` when Redis is away or busy (the caller limits locally).
     pub async fn check(&self, plan: &Plan) -> Option<Decision> {
-        let intervals = plan.intervals();
-        // Buckets too small ever to be leased (every seed tier, the defaults, per-address
-        // limits) keep no lease book entry: no signature, lock or map slot per call.
-        if plan
+        let windows = plan
             .windows
             .iter()
-            .any(|w| u64::from(w.capacity) <= lease::MIN_ROOM)
-        {
-            let reply = self.ask(plan, 0, 0).await?;
-            return Some(decide(plan, reply[0] == 1, &reply[2..]));
-        }
-        let signature = plan.signature();
-        let mut first = true;
-        let (want, refund) = loop {
-            match self
-                .leases
-                .take(signature, intervals, Instant::now(), first)
-            {
-                Take::Served(ahead) => return Some(decide(plan, true, &ahead)),
-                Take::Ask { want, refund } => break (want, refund),
-                Take::Wait(mut settled) => {
-                    first = false;
-                    // A lost ask (its call dropped) is forgotten after a while.
-                    let _ = tokio::time::timeout(lease::ASK_PATIENCE, settled.changed()).await;
-                }
-            }
-        };
-        let reply = self.ask(plan, want, refund).await;
-        let granted = reply
-            .as_ref()
-            .map_or(0, |r| u32::try_from(r[1]).unwrap_or(0));
-        let ahead = reply.as_deref().map_or(&[][..], |r| &r[2..]);
-        self.leases
-            .settle(signature, want, granted, ahead, Instant::now());
-        let allowed = reply.as_ref()?[0] == 1;
-        // This call's own state, as if the leased cells were still in the buckets.
-        let own: Vec<i64> = ahead
-            .iter()
-            .zip(intervals)
-            .map(|(&a, &t)| a - i64::from(granted) * t as i64)
-            .collect();
-        Some(decide(plan, allowed, &own))
-    }
-
-    /// One call's reply from the script (allowed, granted, then per window); `None` when
-    /// Redis is away, the queue is full or the reply is malformed.
-    async fn ask(&self, plan: &Plan, want: u32, refund: u32) -> Option<Vec<i64>> {
-        let windows = plan.bucket_windows(|w| {
-            let key = self.redis.key(&format!("{REDIS_NAMESPACE}{}", w.bucket));
-            (key, w.interval_us(), u64::from(w.capacity))
-        });
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(Job {
-                windows,
-                want,
-                refund,
-                reply,
+            .map(|w| {
+                let key = self.redis.key(&format!("{REDIS_NAMESPACE}{}", w.bucket));
+                (key, w.interval_us(), u64::from(w.capacity))
             })
-            .ok()?;
-        answer
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        self.tx.try_send(Job { windows, reply }).ok()?;
+        let reply = answer
             .await
             .ok()
             .flatten()
-            .filter(|r| r.len() == 2 + plan.windows.len())
+            .filter(|r| r.len() == 1 + plan.windows.len())?;
+        let allowed = reply[0] == 1;
+        let states: Vec<(u32, u64, u64)> = plan
+            .windows
+            .iter()
+            .zip(&reply[1..])
+            .map(|(w, &ahead)| window_state(ahead, w.interval_us(), w.capacity, allowed))
+            .collect();
+        Some(Decision::new(plan, allowed, &states))
     }
-}
-
-/// The decision for `plan` from how far each window's theoretical arrival time lies ahead.
-fn decide(plan: &Plan, allowed: bool, ahead_us: &[i64]) -> Decision {
-    let states: Vec<(u32, u64, u64)> = plan
-        .windows
-        .iter()
-        .zip(ahead_us.iter().zip(plan.intervals()))
-        .map(|(w, (&ahead, &t))| window_state(ahead, t, w.capacity, allowed))
-        .collect();
-    Decision::new(plan, allowed, &states)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Job, script_input, window_state};
+    use super::{Job, SharedBuckets, script_input, window_state};
+    use crate::{ratelimit::policy::minute_plan, redis_link::RedisLink};
+    use tokio_util::sync::CancellationToken;
+
+    /// The script in Redis, when `REDIS_URL` is set (skipped otherwise): calls checked
+    /// together and one by one spend a shared bucket exactly, and a refusal says when to
+    /// retry.
+    #[tokio::test]
+    async fn the_script_spends_a_bucket_exactly_in_redis() {
+        let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+            return;
+        };
+        let prefix = format!("gcratest:{}:", uuid::Uuid::now_v7());
+        let redis = RedisLink::new(&url, &prefix).unwrap();
+        let shutdown = CancellationToken::new();
+        let buckets = SharedBuckets::spawn(redis, shutdown.clone());
+        let plan = minute_plan(3);
+        // Two at once share a script; the third comes alone.
+        let (a, b) = tokio::join!(buckets.check(&plan), buckets.check(&plan));
+        let c = buckets.check(&plan).await.expect("Redis answers");
+        let mut remaining = vec![
+            a.unwrap().windows[0].remaining,
+            b.unwrap().windows[0].remaining,
+        ];
+        remaining.sort_unstable();
+        assert_eq!(remaining, vec![1, 2]);
+        assert!(c.allowed);
+        assert_eq!(c.windows[0].remaining, 0);
+        let refused = buckets.check(&plan).await.unwrap();
+        assert!(!refused.allowed);
+        let w = &refused.windows[0];
+        assert!((19..=20).contains(&w.retry_after_secs), "{w:?}");
+        assert_eq!(w.remaining, 0);
+        let again = buckets.check(&plan).await.unwrap();
+        assert!(
+            !again.allowed,
+            "a refusal consumed nothing but did not refill either"
+        );
+        shutdown.cancel();
+    }
 
     fn job(windows: &[(&str, u64, u64)]) -> Job {
         Job {
             windows: windows
                 .iter()
                 .map(|(k, i, c)| ((*k).to_owned(), *i, *c))
-                .collect::<Vec<_>>()
-                .into(),
-            want: 0,
-            refund: 0,
+                .collect(),
             reply: tokio::sync::oneshot::channel().0,
         }
     }
@@ -371,9 +289,9 @@ mod tests {
             args,
             [
                 3, 1, 6, 10, 2, 864, 100, 3, 60, 1, // shapes
-                2, 0, 0, 1, 2, // busy
-                1, 0, 0, 3, // other
-                2, 0, 0, 1, 2, // again
+                2, 1, 2, // busy
+                1, 3, // other
+                2, 1, 2, // again
             ]
         );
     }

@@ -179,7 +179,6 @@ async fn forward(
             format!("{} service unavailable; retry shortly", rpc.backend),
         )
     })?;
-    state.usage.record(principal);
     let reply = client
         .unary(grpc_request, path, DynamicCodec::new(rpc.output.clone()))
         .await

@@ -1,15 +1,17 @@
 //! The request log of API-key calls (key, method, route template, status, latency, address,
 //! user agent, sizes), kept off the request path: the handler only `try_send`s into a bounded
-//! channel; a background task, woken every 100 ms, sends batches to svc-auth
-//! (`RecordRequestLogs`) when a batch fills or every flush interval. When the channel is full, or svc-auth refuses a batch, the
-//! entries are dropped and counted (`/metrics`, `/readyz`), never silently lost.
+//! channel; one background task, woken every 100 ms, sends batches when one fills or every
+//! flush interval: the requests to svc-metrics (`RecordRequests`) and each key's count and
+//! last use, from the same batch, to svc-auth (`RecordKeyUsage`). When the channel is full,
+//! or svc-metrics refuses a batch, the entries are dropped and counted (`/metrics`,
+//! `/readyz`), never silently lost.
 
-use super::log_columns::ColumnsBuilder;
+use super::batch::Batch;
 use crate::auth::key_cache::KeyEntry;
 use crm_platform::{Principal, principal::PrincipalVerifier};
-use crm_proto::auth::{
-    RecordRequestLogsRequest, RequestLogColumns,
-    key_validation_service_client::KeyValidationServiceClient,
+use crm_proto::{
+    auth::{RecordKeyUsageRequest, key_validation_service_client::KeyValidationServiceClient},
+    metrics::{RecordRequestsRequest, usage_ingest_service_client::UsageIngestServiceClient},
 };
 use serde::{Deserialize, Serialize};
 use std::{
@@ -23,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-/// Longest user agent kept, in bytes (svc-auth keeps up to 512 characters).
+/// Longest user agent kept, in bytes (svc-metrics keeps up to 512 characters).
 const MAX_USER_AGENT: usize = 512;
 /// Longest request id kept, in bytes.
 const MAX_REQUEST_ID: usize = 128;
@@ -33,7 +35,7 @@ const MAX_ENDPOINT: usize = 256;
 
 /// The first `max` bytes of `text`, cut at a character boundary. With every text of an entry
 /// capped, an entry is at most about 1 KiB: the buffer's memory stays bounded whatever
-/// callers send, and a full batch fits svc-auth's message limit.
+/// callers send.
 fn capped(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
@@ -49,12 +51,16 @@ const DRAIN_EVERY: Duration = Duration::from_millis(100);
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RequestLogConfig {
-    /// Off only for benchmarks (`CRM_REQUEST_LOG__ENABLED=false`).
+    /// Off only for benchmarks (`CRM_REQUEST_LOG__ENABLED=false`, the "logging off" side of
+    /// `partner_rps`). Off, nothing about API-key calls is recorded: no request log, no usage
+    /// statistics, and keys' `last_used_at` and request counts stop too, since they come
+    /// from the same batches.
     pub enabled: bool,
     /// Entries held in memory at most; beyond it new entries are dropped and counted.
     pub buffer: usize,
-    /// Entries per `RecordRequestLogs` call, at most. On SQLite each batch commits a page per
-    /// busy key, so under load from many keys fewer, larger batches cost much less per entry.
+    /// Entries per batch, at most (a batch is also cut at [`super::batch::MAX_BATCH_BYTES`]).
+    /// svc-metrics stores a batch in one transaction, so fewer, larger batches cost less per
+    /// entry.
     pub batch: usize,
 }
 
@@ -209,14 +215,16 @@ impl RequestLogger {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Entries delivered to svc-auth so far.
+    /// Entries delivered to svc-metrics so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
 
-    /// Sends batches until `shutdown`, then what is left.
+    /// Sends batches to svc-metrics (`metrics`) and svc-auth (`auth`) until `shutdown`, then
+    /// what is left.
     pub fn spawn_flusher(
         &self,
+        metrics: Channel,
         auth: Channel,
         signer: PrincipalVerifier,
         every: Duration,
@@ -226,9 +234,13 @@ impl RequestLogger {
             return;
         };
         let this = self.clone();
-        let client = KeyValidationServiceClient::new(auth);
+        let to = Destinations {
+            metrics: UsageIngestServiceClient::new(metrics),
+            auth: KeyValidationServiceClient::new(auth),
+            signer,
+        };
         let task = async move {
-            let mut pending = ColumnsBuilder::with_capacity(this.batch);
+            let mut pending = Batch::default();
             let mut last_send = tokio::time::Instant::now();
             loop {
                 // Woken on a timer, not per entry: a wake-up per request would cost more
@@ -239,25 +251,13 @@ impl RequestLogger {
                 };
                 while let Ok(e) = rx.try_recv() {
                     pending.push(&e);
-                    if pending.len() == this.batch {
-                        // A full batch's worth of room again: left empty, the columns would
-                        // grow back by doubling.
-                        let full = std::mem::replace(
-                            &mut pending,
-                            ColumnsBuilder::with_capacity(this.batch),
-                        );
-                        this.send(&client, &signer, full.finish()).await;
+                    if pending.is_full(this.batch) {
+                        this.send(&to, std::mem::take(&mut pending)).await;
                         last_send = tokio::time::Instant::now();
                     }
                 }
                 if stop || last_send.elapsed() >= every {
-                    if !pending.is_empty() {
-                        let part = std::mem::replace(
-                            &mut pending,
-                            ColumnsBuilder::with_capacity(this.batch),
-                        );
-                        this.send(&client, &signer, part.finish()).await;
-                    }
+                    this.send(&to, std::mem::take(&mut pending)).await;
                     last_send = tokio::time::Instant::now();
                 }
                 if stop {
@@ -271,31 +271,38 @@ impl RequestLogger {
         ));
     }
 
-    async fn send(
-        &self,
-        client: &KeyValidationServiceClient<Channel>,
-        signer: &PrincipalVerifier,
-        columns: RequestLogColumns,
-    ) {
-        let n = columns.api_key_id.len() as u64;
-        if n == 0 {
+    /// Sends one batch to both services at once. Each key's count and last use go to
+    /// svc-auth whether or not svc-metrics took the requests: the two stores are apart, and
+    /// neither waits for the other.
+    async fn send(&self, to: &Destinations, batch: Batch) {
+        if batch.is_empty() {
             return;
         }
-        let mut request = tonic::Request::new(RecordRequestLogsRequest {
-            logs: Vec::new(),
-            columns: Some(columns),
-        });
-        request.set_timeout(Duration::from_secs(10));
-        let result = match signer.sign_into(&Principal::service("gateway"), request.metadata_mut())
-        {
-            Ok(()) => client
-                .clone()
-                .record_request_logs(request)
-                .await
-                .map_err(|s| format!("{:?}", s.code())),
-            Err(e) => Err(e.to_string()),
+        let n = batch.len() as u64;
+        let usage = batch.key_usage();
+        let keys = usage.len();
+        let requests = RecordRequestsRequest {
+            requests: batch.into_requests(),
         };
-        match result {
+        let (recorded, counted) = tokio::join!(
+            async {
+                let request = to.signed(requests)?;
+                to.metrics
+                    .clone()
+                    .record_requests(request)
+                    .await
+                    .map_err(|s| format!("{:?}", s.code()))
+            },
+            async {
+                let request = to.signed(RecordKeyUsageRequest { usage })?;
+                to.auth
+                    .clone()
+                    .record_key_usage(request)
+                    .await
+                    .map_err(|s| format!("{:?}", s.code()))
+            },
+        );
+        match recorded {
             Ok(_) => {
                 self.sent.fetch_add(n, Ordering::Relaxed);
             }
@@ -304,12 +311,233 @@ impl RequestLogger {
                 tracing::warn!(entries = n, error = %e, "could not deliver request logs; dropped and counted");
             }
         }
+        if let Err(e) = counted {
+            tracing::warn!(keys, error = %e, "could not report key usage; these keys' counts and last use for the batch are lost");
+        }
+    }
+}
+
+/// Where batches go.
+struct Destinations {
+    metrics: UsageIngestServiceClient<Channel>,
+    auth: KeyValidationServiceClient<Channel>,
+    signer: PrincipalVerifier,
+}
+
+impl Destinations {
+    /// `message` as a call from the gateway.
+    fn signed<T>(&self, message: T) -> Result<tonic::Request<T>, String> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(Duration::from_secs(10));
+        self.signer
+            .sign_into(&Principal::service("gateway"), request.metadata_mut())
+            .map_err(|e| e.to_string())?;
+        Ok(request)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crm_proto::{
+        auth::{self as pb, KeyUsage, key_validation_service_server as kv},
+        metrics::{self as mpb, RequestLog, usage_ingest_service_server as ingest},
+    };
+    use tonic::{Request, Response, Status};
+
+    /// svc-metrics' and svc-auth's ends of the flusher, keeping what they are sent.
+    #[derive(Clone, Default)]
+    struct Receiver {
+        requests: Arc<Mutex<Vec<RequestLog>>>,
+        usage: Arc<Mutex<Vec<KeyUsage>>>,
+        /// svc-metrics refuses every batch.
+        refuse: bool,
+    }
+
+    fn signed<T>(request: &Request<T>) -> Result<(), Status> {
+        request
+            .metadata()
+            .get(crm_platform::principal::PRINCIPAL_HEADER)
+            .map(|_| ())
+            .ok_or_else(|| Status::unauthenticated("unsigned"))
+    }
+
+    #[tonic::async_trait]
+    impl ingest::UsageIngestService for Receiver {
+        async fn record_requests(
+            &self,
+            request: Request<mpb::RecordRequestsRequest>,
+        ) -> Result<Response<mpb::RecordRequestsResponse>, Status> {
+            signed(&request)?;
+            if self.refuse {
+                return Err(Status::unavailable("down"));
+            }
+            let requests = request.into_inner().requests;
+            let recorded = requests.len() as u32;
+            self.requests.lock().unwrap().extend(requests);
+            Ok(Response::new(mpb::RecordRequestsResponse { recorded }))
+        }
+
+        async fn get_keys_usage(
+            &self,
+            _: Request<mpb::GetKeysUsageRequest>,
+        ) -> Result<Response<mpb::UsageStats>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+
+        async fn count_accepted(
+            &self,
+            _: Request<mpb::CountAcceptedRequest>,
+        ) -> Result<Response<mpb::CountAcceptedResponse>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+    }
+
+    #[tonic::async_trait]
+    impl kv::KeyValidationService for Receiver {
+        async fn validate_key(
+            &self,
+            _: Request<pb::ValidateKeyRequest>,
+        ) -> Result<Response<pb::ValidateKeyResponse>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+
+        async fn check_membership(
+            &self,
+            _: Request<pb::CheckMembershipRequest>,
+        ) -> Result<Response<pb::CheckMembershipResponse>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+
+        async fn record_key_usage(
+            &self,
+            request: Request<pb::RecordKeyUsageRequest>,
+        ) -> Result<Response<pb::RecordKeyUsageResponse>, Status> {
+            signed(&request)?;
+            self.usage
+                .lock()
+                .unwrap()
+                .extend(request.into_inner().usage);
+            Ok(Response::new(pb::RecordKeyUsageResponse {}))
+        }
+
+        async fn get_client_webhook(
+            &self,
+            _: Request<pb::GetClientWebhookRequest>,
+        ) -> Result<Response<pb::ClientWebhook>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+
+        async fn get_workspace_profile(
+            &self,
+            _: Request<pb::GetWorkspaceProfileRequest>,
+        ) -> Result<Response<pb::WorkspaceProfile>, Status> {
+            Err(Status::unimplemented("not here"))
+        }
+    }
+
+    /// Serves `receiver` on a port of its own; a channel to it.
+    async fn serve(receiver: Receiver, shutdown: CancellationToken) -> Channel {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(ingest::UsageIngestServiceServer::new(receiver.clone()))
+                .add_service(kv::KeyValidationServiceServer::new(receiver))
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener),
+                    async move { shutdown.cancelled().await },
+                ),
+        );
+        tonic::transport::Endpoint::from_shared(url)
+            .unwrap()
+            .connect_lazy()
+    }
+
+    fn key_entry(id: &str) -> Arc<KeyEntry> {
+        Arc::new(KeyEntry {
+            status: "active".into(),
+            workspace_id: "w1".into(),
+            api_key_id: id.into(),
+            ..KeyEntry::default()
+        })
+    }
+
+    /// Logs `per_key` requests for each of `keys`, lets the flusher run, and stops it.
+    async fn flush(receiver: &Receiver, keys: &[(&str, usize)]) -> RequestLogger {
+        let shutdown = CancellationToken::new();
+        let channel = serve(receiver.clone(), shutdown.child_token()).await;
+        let logger = RequestLogger::new(&RequestLogConfig::default());
+        let signer = PrincipalVerifier::new(&crm_platform::Secret::new(
+            "flusher-test-secret-0123456789abcdef",
+        ));
+        let flusher_stop = CancellationToken::new();
+        logger.spawn_flusher(
+            channel.clone(),
+            channel,
+            signer,
+            Duration::from_millis(50),
+            flusher_stop.clone(),
+        );
+        for (id, n) in keys {
+            let key = key_entry(id);
+            for _ in 0..*n {
+                let seen = Seen::new(
+                    &http::HeaderMap::new(),
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                );
+                logger.finish(
+                    &key,
+                    seen,
+                    &http::Method::GET,
+                    "/api/auth/me".into(),
+                    200,
+                    2,
+                );
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let total: usize = keys.iter().map(|(_, n)| n).sum();
+        while tokio::time::Instant::now() < deadline
+            && (logger.sent() + logger.dropped()) < total as u64
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        flusher_stop.cancel();
+        shutdown.cancel();
+        logger
+    }
+
+    fn counts(receiver: &Receiver) -> Vec<(String, i64)> {
+        let mut by_key = std::collections::BTreeMap::new();
+        for u in receiver.usage.lock().unwrap().iter() {
+            assert_eq!(u.workspace_id, "w1");
+            assert!(u.last_used_at.is_some());
+            *by_key.entry(u.api_key_id.clone()).or_insert(0) += u.requests;
+        }
+        by_key.into_iter().collect()
+    }
+
+    #[tokio::test]
+    async fn one_flush_sends_the_requests_and_from_them_each_keys_use() {
+        let receiver = Receiver::default();
+        let logger = flush(&receiver, &[("k1", 3), ("k2", 1)]).await;
+        assert_eq!((logger.sent(), logger.dropped()), (4, 0));
+        assert_eq!(receiver.requests.lock().unwrap().len(), 4);
+        assert_eq!(counts(&receiver), vec![("k1".into(), 3), ("k2".into(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_is_dropped_and_counted_and_keys_use_still_counts() {
+        let receiver = Receiver {
+            refuse: true,
+            ..Receiver::default()
+        };
+        let logger = flush(&receiver, &[("k1", 2)]).await;
+        assert_eq!((logger.sent(), logger.dropped()), (0, 2));
+        assert!(receiver.requests.lock().unwrap().is_empty());
+        assert_eq!(counts(&receiver), vec![("k1".into(), 2)]);
+    }
 
     fn entry() -> Entry {
         let seen = Seen::new(

@@ -9,7 +9,6 @@ use super::{
     audit,
     client_extras::{self, SecretChange},
     key_policy,
-    request_log::{self, Query, Usage},
     scopes::Scopes,
 };
 use crate::store::{
@@ -218,6 +217,9 @@ pub async fn create(
     Ok((client, shown))
 }
 
+/// Longest page of clients.
+const MAX_PAGE_SIZE: u32 = 100;
+
 /// List filters as sent.
 #[derive(Default)]
 pub struct ListQuery {
@@ -244,7 +246,7 @@ pub async fn list(
     let m = admin(manager(state, principal).await?)?;
     let page = q.page.max(1);
     let limit = if q.limit == 0 { 20 } else { q.limit };
-    if limit > request_log::MAX_PAGE_SIZE {
+    if limit > MAX_PAGE_SIZE {
         return Err(ApiError::invalid_field("limit", "must be at most 100").into());
     }
     let nonempty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_ascii_lowercase());
@@ -463,20 +465,6 @@ pub async fn revoke_key(
         return Err(ApiError::not_found("API key of this client", key_id).into());
     }
     api_key::revoke(state, principal, key_id, "revoked through its API client").await
-}
-
-/// Usage over every key the client ever had.
-pub async fn usage(
-    state: &AuthState,
-    principal: &Principal,
-    client_id: &str,
-    q: &Query,
-    group_by: &str,
-) -> Result<Usage, Status> {
-    let m = admin(manager(state, principal).await?)?;
-    let client = visible(state, &m, client_id).await?;
-    let ids = key_store::ids_by_client(&state.db, m.workspace_id, &client.id).await?;
-    request_log::usage(state, m.workspace_id, ids, q, group_by).await
 }
 
 /// What the gateway enforces for a key of `client_id`: whether the client lets it work, its

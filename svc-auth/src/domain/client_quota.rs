@@ -1,13 +1,13 @@
 //! What a client has used of its tier right now, for the dashboard, two ways:
-//! - `current`: seed 003 `ApiRateLimit` (window, request count, limit, reset), counted from
-//!   the request log over the current calendar minute, hour and day (UTC), leaving out calls
-//!   a limit refused. It trails live traffic by the gateways' log flush interval.
+//! - `current`: seed 003 `ApiRateLimit` (window, request count, limit, reset), counted by
+//!   svc-metrics from its per-minute rollup over the current calendar minute, hour and day
+//!   (UTC), leaving out calls a limit refused. It trails live traffic by the gateways' log
+//!   flush interval.
 //! - `admission`: the gateways' own buckets for the client (GCRA, which refills continuously
 //!   instead of at a window's edge), read through `crm_platform::quota_view`: what they would
 //!   admit right now.
 
 use super::AuthState;
-use super::request_log_read as read;
 use chrono::{DateTime, DurationRound, SubsecRound, TimeDelta, Utc};
 use crm_platform::{
     quota_view::BucketSpec,
@@ -35,11 +35,11 @@ impl WindowUse {
     }
 }
 
-/// The tier's windows at `now` with the requests `api_key_ids` made in each.
+/// The tier's windows at `now` with the requests the keys of `client_id` made in each.
 pub async fn current(
     state: &AuthState,
     workspace_id: &str,
-    api_key_ids: &[String],
+    client_id: &str,
     tier: &TierLimits,
     now: DateTime<Utc>,
 ) -> Result<Vec<WindowUse>, Status> {
@@ -51,11 +51,10 @@ pub async fn current(
         )
     });
     let starts = windows.map(|(_, _, len)| now.duration_trunc(len).unwrap_or(now));
-    let counts = if api_key_ids.is_empty() {
-        [0; 3]
-    } else {
-        read::accepted_since(&state.db, workspace_id, api_key_ids, starts).await?
-    };
+    let counts = state
+        .usage
+        .accepted_since(workspace_id, client_id, starts)
+        .await?;
     Ok(windows
         .iter()
         .zip(starts)

@@ -18,12 +18,10 @@ pub mod login_throttle;
 pub mod members;
 pub mod password;
 pub mod provision;
-pub mod request_log;
-mod request_log_batch;
-pub mod request_log_read;
 pub mod role;
 pub mod scopes;
 pub mod session;
+pub mod usage;
 pub mod workspace_access;
 pub mod workspaces;
 
@@ -36,9 +34,8 @@ use sea_orm::DatabaseConnection;
 pub struct AuthState {
     /// svc-auth's database.
     pub db: DatabaseConnection,
-    /// Where gateways' usage reports (request-log batches, key use counts) are written: on
-    /// SQLite a connection of their own (`crm_platform::db::connect_bulk_writer`), else `db`.
-    pub usage_writer: DatabaseConnection,
+    /// svc-metrics, which holds the request log: a client's usage for its dashboard.
+    pub usage: usage::UsageReader,
     /// Keys for the tokens svc-auth mints.
     pub jwt: JwtKeys,
     /// Where key changes are announced to gateways.

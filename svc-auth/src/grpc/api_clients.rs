@@ -1,13 +1,12 @@
 //! `crm.auth.v1.ApiClientService`: seed 003's partner clients, their keys, usage and tiers.
 
-use super::convert::{api_key, log_query, ts, usage};
+use super::convert::{api_key, ts};
 use super::json_struct::{json_to_struct, struct_to_json};
 use crate::domain::{
     AuthState,
     api_client::{self as clients, ApiClient, ClientFields, ListQuery, Saved},
     client_extras::SecretChange,
     client_quota,
-    request_log::Query,
     scopes::Scopes,
 };
 use crm_platform::{Principal, rate_tiers};
@@ -184,11 +183,11 @@ impl ApiClientService for ApiClientApi {
         let c = clients::get(&self.state, &p, &id).await?;
         let keys = clients::keys(&self.state, &p, &id).await?;
         let now = chrono::Utc::now();
-        let day = Query {
-            from: Some(now - chrono::Duration::hours(24)),
-            ..Query::default()
-        };
-        let u = clients::usage(&self.state, &p, &id, &day, "hour").await?;
+        let u = self
+            .state
+            .usage
+            .client_usage(&c.workspace_id, &c.id, now - chrono::Duration::hours(24))
+            .await?;
         let last_used = keys.iter().filter_map(|k| k.last_used_at).max();
         let active = keys
             .iter()
@@ -198,9 +197,8 @@ impl ApiClientService for ApiClientApi {
             })
             .count();
         let tier = rate_tiers::tier(&c.rate_limit_tier);
-        let key_ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
         let rate_limit_usage = match &tier {
-            Some(t) => client_quota::current(&self.state, &c.workspace_id, &key_ids, t, now)
+            Some(t) => client_quota::current(&self.state, &c.workspace_id, &c.id, t, now)
                 .await?
                 .into_iter()
                 .map(|w| pb::RateLimitWindow {
@@ -243,7 +241,7 @@ impl ApiClientService for ApiClientApi {
             rate_limit_state,
             rate_limit_state_source: rate_limit_state_source.into(),
             webhook_status: webhook_status.into(),
-            usage: Some(usage(u)),
+            usage: Some(u),
             client: Some(client(c)),
         }))
     }
@@ -271,23 +269,6 @@ impl ApiClientService for ApiClientApi {
             data: Some(api_key(key)),
             message,
         }))
-    }
-
-    async fn get_api_client_usage(
-        &self,
-        request: Request<pb::GetApiClientUsageRequest>,
-    ) -> Result<Response<pb::UsageStats>, Status> {
-        let p = Principal::of(&request)?.clone();
-        let r = request.into_inner();
-        let q = log_query(
-            String::new(),
-            String::new(),
-            String::new(),
-            r.date_from.as_ref(),
-            r.date_to.as_ref(),
-        )?;
-        let u = clients::usage(&self.state, &p, &r.client_id, &q, &r.group_by).await?;
-        Ok(Response::new(usage(u)))
     }
 
     async fn list_rate_limit_tiers(

@@ -1,10 +1,9 @@
 //! `crm.auth.v1.ApiKeyService`: the seed-004 key management endpoints plus revoke and get.
 
-use super::convert::{api_key, from_ts, log_query, request_log, usage, with_secret};
+use super::convert::{api_key, from_ts, with_secret};
 use crate::domain::{
     AuthState,
     api_key::{self as keys, KeyChanges, NewKey},
-    request_log as logs,
     scopes::Scopes,
 };
 use crm_platform::Principal;
@@ -152,48 +151,5 @@ impl ApiKeyService for ApiKeyApi {
         Ok(Response::new(pb::DeleteApiKeyResponse {
             message: format!("API key '{}' deleted successfully", key.name),
         }))
-    }
-
-    async fn list_api_key_logs(
-        &self,
-        request: Request<pb::ListApiKeyLogsRequest>,
-    ) -> Result<Response<pb::ListApiKeyLogsResponse>, Status> {
-        let p = Principal::of(&request)?.clone();
-        let r = request.into_inner();
-        let q = log_query(
-            r.status,
-            r.method,
-            r.endpoint,
-            r.date_from.as_ref(),
-            r.date_to.as_ref(),
-        )?;
-        let page = logs::logs(&self.state, &p, &r.id, &q, r.page, r.limit).await?;
-        let total_pages = page.total.div_ceil(u64::from(page.limit)) as u32;
-        Ok(Response::new(pb::ListApiKeyLogsResponse {
-            data: page.rows.into_iter().map(request_log).collect(),
-            pagination: Some(pb::Pagination {
-                page: page.page,
-                limit: page.limit,
-                total: page.total,
-                total_pages,
-            }),
-        }))
-    }
-
-    async fn get_api_key_usage(
-        &self,
-        request: Request<pb::GetApiKeyUsageRequest>,
-    ) -> Result<Response<pb::UsageStats>, Status> {
-        let p = Principal::of(&request)?.clone();
-        let r = request.into_inner();
-        let q = log_query(
-            String::new(),
-            String::new(),
-            String::new(),
-            r.date_from.as_ref(),
-            r.date_to.as_ref(),
-        )?;
-        let u = logs::key_usage(&self.state, &p, &r.id, &q, &r.group_by).await?;
-        Ok(Response::new(usage(u)))
     }
 }

@@ -3,7 +3,6 @@
 use crate::domain::{
     api_key::{ApiKey, KeyState, KeyWithSecret},
     key_policy::allowed_ips_of,
-    request_log,
     scopes::Scopes,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -86,67 +85,4 @@ pub fn with_secret(k: KeyWithSecret) -> pb::ApiKeyWithSecret {
 /// The end of a grace period, only while it lasts.
 fn grace_end(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
     t.filter(|t| *t > Utc::now()).map(ts)
-}
-
-pub fn request_log(l: request_log::RequestLog) -> pb::RequestLog {
-    pb::RequestLog {
-        id: l.id,
-        workspace_id: l.workspace_id,
-        api_key_id: l.api_key_id,
-        method: l.method,
-        endpoint: l.endpoint,
-        status_code: l.status_code,
-        response_time_ms: l.response_time_ms,
-        request_ip: l.request_ip,
-        user_agent: l.user_agent,
-        request_size: l.request_size,
-        response_size: l.response_size,
-        timestamp: Some(ts(l.timestamp)),
-        request_id: l.request_id,
-    }
-}
-
-pub fn usage(u: request_log::Usage) -> pb::UsageStats {
-    pb::UsageStats {
-        total_requests: u.total,
-        successful_requests: u.successful,
-        failed_requests: u.total.saturating_sub(u.successful),
-        average_response_time: u.average_ms,
-        requests_by_endpoint: u
-            .by_endpoint
-            .into_iter()
-            .map(|(endpoint, count, avg)| pb::EndpointUsage {
-                endpoint,
-                count,
-                avg_response_time: avg,
-            })
-            .collect(),
-        requests_by_time: u
-            .by_time
-            .into_iter()
-            .map(|(time, count)| pb::TimeUsage { time, count })
-            .collect(),
-        top_error_codes: u
-            .top_errors
-            .into_iter()
-            .map(|(status_code, count)| pb::ErrorCodeCount { status_code, count })
-            .collect(),
-    }
-}
-
-/// The filters of a log or usage request.
-pub fn log_query(
-    status: String,
-    method: String,
-    endpoint: String,
-    from: Option<&Timestamp>,
-    to: Option<&Timestamp>,
-) -> Result<request_log::Query, ApiError> {
-    Ok(request_log::Query {
-        status,
-        method,
-        endpoint,
-        from: from.map(|t| from_ts(t, "date_from")).transpose()?,
-        to: to.map(|t| from_ts(t, "date_to")).transpose()?,
-    })
 }

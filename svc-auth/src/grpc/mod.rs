@@ -5,6 +5,5 @@ pub mod api_keys;
 pub mod auth;
 mod convert;
 mod json_struct;
-pub mod log_batch;
 pub mod validation;
 pub mod workspaces;

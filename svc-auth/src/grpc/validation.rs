@@ -4,7 +4,7 @@ use super::convert::{from_ts, ts_opt};
 use crate::domain::{
     AuthState, api_client,
     api_key::{self as keys, KeyState},
-    client_extras, external_identity, key_policy, request_log,
+    client_extras, external_identity, key_policy,
 };
 use crate::store::{api_key as key_store, workspace as members};
 use chrono::Utc;
@@ -173,7 +173,7 @@ impl KeyValidationService for KeyValidationApi {
                 })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
-        key_store::record_usage(&self.state.usage_writer, usage).await?;
+        key_store::record_usage(&self.state.db, usage).await?;
         Ok(Response::new(pb::RecordKeyUsageResponse {}))
     }
 
@@ -208,18 +208,6 @@ impl KeyValidationService for KeyValidationApi {
             workspace_id: workspace.id,
             timezone: workspace.timezone,
             default_currency: workspace.default_currency,
-        }))
-    }
-
-    async fn record_request_logs(
-        &self,
-        request: Request<pb::RecordRequestLogsRequest>,
-    ) -> Result<Response<pb::RecordRequestLogsResponse>, Status> {
-        require_service(&request)?;
-        let batch = super::log_batch::batch_of(request.into_inner())?;
-        let recorded = request_log::record(&self.state, batch).await?;
-        Ok(Response::new(pb::RecordRequestLogsResponse {
-            recorded: recorded as u32,
         }))
     }
 }

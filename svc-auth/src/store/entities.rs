@@ -113,33 +113,6 @@ pub mod api_keys {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `api_request_log_chunks`: one key's request-log entries, as `store::log_chunk` encodes them.
-pub mod api_request_log_chunks {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "api_request_log_chunks")]
-    pub struct Model {
-        /// UUID v7 made when stored: ids sort in the order chunks were stored.
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub workspace_id: String,
-        pub api_key_id: String,
-        /// The earliest entry's arrival.
-        pub first_at: DateTimeUtc,
-        /// The latest entry's arrival.
-        pub last_at: DateTimeUtc,
-        /// Entries in the chunk.
-        pub entries: i32,
-        pub body: Vec<u8>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
 /// `api_clients`
 pub mod api_clients {
     use sea_orm::entity::prelude::*;

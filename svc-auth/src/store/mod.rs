@@ -7,10 +7,8 @@ pub mod api_key;
 pub mod audit;
 pub mod entities;
 pub mod invitation;
-pub mod log_chunk;
 pub mod login_failure;
 pub mod members;
-pub mod request_log;
 pub mod workspace;
 
 use crm_platform::error::internal;

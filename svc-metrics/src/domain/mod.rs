@@ -1,11 +1,12 @@
 //! Pipeline analytics: each request resolves the workspace's timezone and currency, its
 //! pipeline and stage, and the range, then asks the store for grouped figures and turns them
-//! into the answer. Definitions: docs/metrics.md.
+//! into the answer. Definitions: docs/metrics.md. API usage is in [`usage`].
 
 pub mod legacy;
 pub mod numbers;
 pub mod range;
 pub mod report;
+pub mod usage;
 
 use crate::error::MetricsError;
 use crate::store::{

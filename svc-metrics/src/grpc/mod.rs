@@ -1,4 +1,8 @@
-//! `crm.metrics.v1.MetricsService`: thin, checks the caller and calls the domain.
+//! `crm.metrics.v1.MetricsService`: thin, checks the caller and calls the domain. The usage
+//! services are in [`usage`] and [`usage_ingest`].
+
+pub mod usage;
+pub mod usage_ingest;
 
 use crate::domain::{MetricsState, legacy, report};
 use crm_platform::{Principal, PrincipalKind, error::ApiError, roles::role_allows};

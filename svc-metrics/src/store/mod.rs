@@ -2,11 +2,13 @@
 //! `opportunity_history`). Every query takes the workspace id first and aggregates in the
 //! database: what comes back is one row per group (stage, currency, month), never one per
 //! opportunity. The SQL is the same on SQLite and Postgres except where a helper here says.
+//! svc-metrics's own tables (API usage) are in [`usage`].
 
 pub mod catalog;
 pub mod figures;
 pub mod history;
 pub mod trends;
+pub mod usage;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{

@@ -1,7 +1,6 @@
-//! Workspaces and their members as a product: settings on the workspace, a token version per
-//! user (a password change refuses older tokens), invitations (accept token stored hashed),
-//! the audit log, external identities (issuer, subject) linked to users, and failed-login
-//! counters per email. One column per ALTER: SQLite adds a single column at a time.
+//! Workspaces, users and their memberships; invitations (accept token stored hashed), the
+//! audit log, external identities (issuer, subject) linked to users, failed-login counters
+//! per email, and when each member was last seen acting in a workspace.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -11,27 +10,70 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for mut column in [
-            string(Workspaces::Timezone).default("UTC").to_owned(),
-            string(Workspaces::DefaultCurrency)
-                .default("USD")
-                .to_owned(),
-            timestamp_with_time_zone_null(Workspaces::UpdatedAt),
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Workspaces::Table)
-                        .add_column(&mut column)
-                        .to_owned(),
-                )
-                .await?;
-        }
         manager
-            .alter_table(
-                Table::alter()
+            .create_table(
+                Table::create()
+                    .table(Workspaces::Table)
+                    .if_not_exists()
+                    .col(string(Workspaces::Id).primary_key())
+                    .col(string(Workspaces::Name))
+                    .col(timestamp_with_time_zone(Workspaces::CreatedAt))
+                    .col(string(Workspaces::Timezone).default("UTC"))
+                    .col(string(Workspaces::DefaultCurrency).default("USD"))
+                    .col(timestamp_with_time_zone_null(Workspaces::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
                     .table(Users::Table)
-                    .add_column(integer(Users::TokenVersion).default(0))
+                    .if_not_exists()
+                    .col(string(Users::Id).primary_key())
+                    .col(string(Users::Email).unique_key())
+                    .col(string(Users::Name))
+                    .col(string(Users::PasswordHash))
+                    .col(timestamp_with_time_zone(Users::CreatedAt))
+                    // A password change bumps it; tokens carrying an older one are refused.
+                    .col(integer(Users::TokenVersion).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Memberships::Table)
+                    .if_not_exists()
+                    .col(string(Memberships::WorkspaceId))
+                    .col(string(Memberships::UserId))
+                    .col(string(Memberships::Role))
+                    .col(timestamp_with_time_zone(Memberships::CreatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(Memberships::WorkspaceId)
+                            .col(Memberships::UserId),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Memberships::Table, Memberships::WorkspaceId)
+                            .to(Workspaces::Table, Workspaces::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Memberships::Table, Memberships::UserId)
+                            .to(Users::Table, Users::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_memberships_user")
+                    .table(Memberships::Table)
+                    .col(Memberships::UserId)
                     .to_owned(),
             )
             .await?;
@@ -136,40 +178,39 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Written at most once a minute per member (see `domain::agents`).
+        manager
+            .create_table(
+                Table::create()
+                    .table(MemberActivity::Table)
+                    .if_not_exists()
+                    .col(string(MemberActivity::WorkspaceId))
+                    .col(string(MemberActivity::UserId))
+                    .col(timestamp_with_time_zone(MemberActivity::LastActiveAt))
+                    .primary_key(
+                        Index::create()
+                            .col(MemberActivity::WorkspaceId)
+                            .col(MemberActivity::UserId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            MemberActivity::Table.into_iden(),
             LoginFailures::Table.into_iden(),
             ExternalIdentities::Table.into_iden(),
             AuditLog::Table.into_iden(),
             Invitations::Table.into_iden(),
+            Memberships::Table.into_iden(),
+            Users::Table.into_iden(),
+            Workspaces::Table.into_iden(),
         ] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())
-                .await?;
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Users::Table)
-                    .drop_column(Users::TokenVersion)
-                    .to_owned(),
-            )
-            .await?;
-        for column in [
-            Workspaces::Timezone,
-            Workspaces::DefaultCurrency,
-            Workspaces::UpdatedAt,
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Workspaces::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
                 .await?;
         }
         Ok(())
@@ -180,6 +221,8 @@ impl MigrationTrait for Migration {
 enum Workspaces {
     Table,
     Id,
+    Name,
+    CreatedAt,
     Timezone,
     DefaultCurrency,
     UpdatedAt,
@@ -189,7 +232,20 @@ enum Workspaces {
 enum Users {
     Table,
     Id,
+    Email,
+    Name,
+    PasswordHash,
+    CreatedAt,
     TokenVersion,
+}
+
+#[derive(DeriveIden)]
+enum Memberships {
+    Table,
+    WorkspaceId,
+    UserId,
+    Role,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -239,4 +295,12 @@ enum LoginFailures {
     Failures,
     LockedUntil,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum MemberActivity {
+    Table,
+    WorkspaceId,
+    UserId,
+    LastActiveAt,
 }

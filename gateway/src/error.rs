@@ -61,6 +61,21 @@ impl GatewayError {
         e
     }
 
+    /// 413: a request body over `max_bytes`. Built as a backend would send it, so it carries
+    /// the same field violation and the chosen HTTP status over REST and gRPC alike.
+    pub fn payload_too_large(max_bytes: usize) -> Self {
+        Self::from_status(
+            &crm_platform::error::ApiError::new(
+                Code::InvalidArgument,
+                "PAYLOAD_TOO_LARGE",
+                format!("request body exceeds {max_bytes} bytes"),
+            )
+            .with_field("body", "too large")
+            .with_meta(HTTP_STATUS_KEY, "413")
+            .into_status(),
+        )
+    }
+
     /// 401.
     pub fn unauthenticated(code: &str, message: impl Into<String>) -> Self {
         Self::new(Code::Unauthenticated, code, message)

@@ -8,7 +8,10 @@
 //! or a tier of its own) is the key's alone and replaces the client's window of that name, so
 //! an override can raise a key above the tier as well as lower it.
 
-use crate::{auth::key_cache::KeyEntry, transcode::table::MethodInfo};
+use crate::{
+    auth::key_cache::KeyEntry,
+    transcode::table::{MethodInfo, RouteLimitScope},
+};
 use crm_platform::{Principal, PrincipalKind, rate_tiers};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -145,7 +148,13 @@ pub fn plan(
         }
         _ => return anonymous(config, route, ip),
     };
-    windows.extend(route_window(route, &caller, holder));
+    windows.extend(route_window(
+        route,
+        &caller,
+        holder,
+        &principal.workspace_id,
+        ip,
+    ));
     Plan::new(windows)
 }
 
@@ -158,7 +167,7 @@ pub fn anonymous(config: &RateLimitConfig, route: &MethodInfo, ip: IpAddr) -> Pl
     };
     let per_minute = config.anonymous_per_minute;
     let mut windows = vec![Window::new(owner, "minute", per_minute, 60, per_minute)];
-    windows.extend(route_window(route, &caller, owner.holder));
+    windows.extend(route_window(route, &caller, owner.holder, "", ip));
     Plan::new(windows)
 }
 
@@ -201,12 +210,28 @@ fn key_windows(config: &RateLimitConfig, key: &KeyEntry, caller: &str) -> Vec<Wi
     windows
 }
 
-fn route_window(route: &MethodInfo, caller: &str, holder: &'static str) -> Option<Window> {
+/// The route's own window, its bucket shared as the route's scope says: by the caller, by
+/// the caller's workspace (`workspace` empty for calls without a caller: then the caller), or
+/// by the client address.
+fn route_window(
+    route: &MethodInfo,
+    caller: &str,
+    holder: &'static str,
+    workspace: &str,
+    ip: IpAddr,
+) -> Option<Window> {
     (route.rate_limit_per_minute > 0).then(|| {
         let limit = route.rate_limit_per_minute;
+        let (prefix, holder) = match route.rate_limit_scope {
+            RouteLimitScope::Workspace if !workspace.is_empty() => {
+                (format!("workspace:{workspace}"), "workspace")
+            }
+            RouteLimitScope::Address => (format!("ip:{ip}"), "client address"),
+            _ => (caller.to_owned(), holder),
+        };
         let mut w = Window::new(
             Owner {
-                prefix: caller,
+                prefix: &prefix,
                 holder,
             },
             "route",
@@ -214,7 +239,7 @@ fn route_window(route: &MethodInfo, caller: &str, holder: &'static str) -> Optio
             60,
             limit,
         );
-        w.bucket = format!("{caller}:route:{}", route.operation_id);
+        w.bucket = format!("{prefix}:route:{}", route.operation_id);
         w
     })
 }
@@ -284,7 +309,7 @@ mod tests {
         );
         assert_eq!(
             overridden.windows[3].bucket,
-            "key:k1:route:AuthService.ListAgents"
+            "ip:127.0.0.1:route:AuthService.ListAgents"
         );
         let user = plan(
             &config,
@@ -332,7 +357,10 @@ mod tests {
                 ("client:c1:minute", "API client"),
                 ("client:c1:hour", "API client"),
                 ("client:c1:day", "API client"),
-                ("key:k1:route:AuthService.ListAgents", "API key"),
+                (
+                    "ip:127.0.0.1:route:AuthService.ListAgents",
+                    "client address"
+                ),
             ]
         );
         assert_eq!(shared.windows[0].capacity, 10, "the tier's burst");
@@ -376,6 +404,7 @@ mod tests {
             own_tier
                 .windows
                 .iter()
+                .filter(|w| w.name != "route")
                 .all(|w| w.bucket.starts_with("key:k1:")),
             "a tier set on the key itself is the key's alone"
         );
@@ -428,6 +457,52 @@ mod tests {
         assert_eq!(
             Window::new(o, "day", 10_000, 86_400, 10_000).interval_us(),
             8_640_000
+        );
+    }
+
+    /// Seed 004: actions 50 a minute per workspace, agents 100 a minute per address.
+    #[test]
+    fn route_limits_are_shared_as_their_scope_says() {
+        let config = RateLimitConfig::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let execute = route("/crm.pipeline.v1.ActionService/ExecuteAction");
+        let agents = route("/crm.auth.v1.AuthService/ListAgents");
+        let route_bucket = |plan: &Plan| {
+            let w = plan.windows.iter().find(|w| w.name == "route").unwrap();
+            (w.bucket.clone(), w.holder, w.limit)
+        };
+        let key = |id: &str| KeyEntry {
+            api_key_id: id.into(),
+            ..key(None, None, None)
+        };
+        let by_key = Principal::new(PrincipalKind::ApiKey, "w1", "u1");
+        let by_user = Principal::new(PrincipalKind::User, "w1", "u2");
+        let elsewhere = Principal::new(PrincipalKind::ApiKey, "w2", "u3");
+        let shared = (
+            "workspace:w1:route:ActionService.ExecuteAction".to_owned(),
+            "workspace",
+            50,
+        );
+        assert_eq!(
+            route_bucket(&plan(&config, &by_key, Some(&key("k1")), &execute, ip)),
+            shared
+        );
+        assert_eq!(
+            route_bucket(&plan(&config, &by_user, None, &execute, ip)),
+            shared,
+            "a user token of the workspace counts against the same bucket"
+        );
+        assert_eq!(
+            route_bucket(&plan(&config, &elsewhere, Some(&key("k3")), &execute, ip)).0,
+            "workspace:w2:route:ActionService.ExecuteAction"
+        );
+        assert_eq!(
+            route_bucket(&plan(&config, &by_key, Some(&key("k1")), &agents, ip)),
+            (
+                "ip:192.0.2.7:route:AuthService.ListAgents".to_owned(),
+                "client address",
+                100
+            )
         );
     }
 }

@@ -16,10 +16,7 @@ use axum::{
     extract::Request,
     response::{IntoResponse, Response},
 };
-use crm_platform::{
-    error::{ApiError, HTTP_STATUS_KEY},
-    principal::{CLIENT_IP_HEADER, REQUEST_ID_HEADER},
-};
+use crm_platform::principal::{CLIENT_IP_HEADER, REQUEST_ID_HEADER};
 use http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_TYPE, uri::PathAndQuery};
 use prost_reflect::{DynamicMessage, MapKey, Value};
 use std::{collections::HashMap, net::IpAddr, sync::Arc};
@@ -129,19 +126,7 @@ async fn call(
     *limit = admitted.limit;
     let body = axum::body::to_bytes(body, state.max_body_bytes)
         .await
-        .map_err(|_| {
-            // 413 rather than the generic handler's 400: senders of webhooks know that code.
-            GatewayError::from_status(
-                &ApiError::new(
-                    tonic::Code::InvalidArgument,
-                    "PAYLOAD_TOO_LARGE",
-                    format!("request body exceeds {} bytes", state.max_body_bytes),
-                )
-                .with_field("body", "too large")
-                .with_meta(HTTP_STATUS_KEY, "413")
-                .into_status(),
-            )
-        })?;
+        .map_err(|_| GatewayError::payload_too_large(state.max_body_bytes))?;
     let mut message = DynamicMessage::new(rpc.input.clone());
     for (name, value) in params {
         message.set_field_by_name(&name, Value::String(value));

@@ -91,14 +91,7 @@ async fn call(
     let principal = admitted.caller.principal;
     let body = axum::body::to_bytes(body, state.max_body_bytes)
         .await
-        .map_err(|_| {
-            GatewayError::new(
-                tonic::Code::InvalidArgument,
-                "PAYLOAD_TOO_LARGE",
-                format!("request body exceeds {} bytes", state.max_body_bytes),
-            )
-            .with_detail("field", "body")
-        })?;
+        .map_err(|_| GatewayError::payload_too_large(state.max_body_bytes))?;
     out.request_bytes = Some(body.len() as u64);
     let message = request::build(&rpc.input, &binding.body, &path_params, query, &body)?;
     // After admission (the caller scopes the key) and after the request proved well-formed

@@ -39,8 +39,22 @@ pub struct MethodInfo {
     pub description: String,
     /// Whether responses need unset presence fields spelled out as `null`.
     pub output_needs_nulls: bool,
-    /// The route's own requests per minute per caller (`rate_limit_per_minute`), 0 = none.
+    /// The route's own requests per minute (`rate_limit_per_minute`), 0 = none.
     pub rate_limit_per_minute: u32,
+    /// Whose calls that limit counts together (`rate_limit_scope`).
+    pub rate_limit_scope: RouteLimitScope,
+}
+
+/// Who shares a route limit's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RouteLimitScope {
+    /// Each caller.
+    #[default]
+    Caller,
+    /// Every caller of one workspace.
+    Workspace,
+    /// Every call from one client address.
+    Address,
 }
 
 /// One REST binding of an RPC.
@@ -87,13 +101,14 @@ impl RouteTable {
             };
             for method in service.methods() {
                 let options = method.options();
-                let (access, rate_limit_per_minute) = if options.has_extension(&auth_ext) {
-                    let rule = options.get_extension(&auth_ext);
-                    (access_of(&rule), route_limit_of(&rule))
-                } else {
-                    // An RPC without an auth rule is never exposed: fail closed.
-                    (Access::Internal, 0)
-                };
+                let (access, (rate_limit_per_minute, rate_limit_scope)) =
+                    if options.has_extension(&auth_ext) {
+                        let rule = options.get_extension(&auth_ext);
+                        (access_of(&rule), route_limit_of(&rule))
+                    } else {
+                        // An RPC without an auth rule is never exposed: fail closed.
+                        (Access::Internal, (0, RouteLimitScope::Caller))
+                    };
                 let info = Arc::new(MethodInfo {
                     grpc_path: format!("/{}/{}", service.full_name(), method.name()),
                     operation_id: format!("{}.{}", service.name(), method.name()),
@@ -104,6 +119,7 @@ impl RouteTable {
                     description: comments(&method),
                     output_needs_nulls: super::response::needs_nulls(&method.output()),
                     rate_limit_per_minute,
+                    rate_limit_scope,
                 });
                 methods.insert(info.grpc_path.clone(), info.clone());
                 if access == Access::Internal || !options.has_extension(&http_ext) {
@@ -158,13 +174,25 @@ fn access_from(access: i32, scopes: Vec<String>) -> Access {
     }
 }
 
-fn route_limit_of(value: &Value) -> u32 {
+fn route_limit_of(value: &Value) -> (u32, RouteLimitScope) {
+    use crm_proto::crm::options::v1::RateLimitScope as Wire;
     let Value::Message(rule) = value else {
-        return 0;
+        return (0, RouteLimitScope::Caller);
     };
-    rule.get_field_by_name("rate_limit_per_minute")
+    let limit = rule
+        .get_field_by_name("rate_limit_per_minute")
         .and_then(|v| v.as_u32())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let scope = rule
+        .get_field_by_name("rate_limit_scope")
+        .and_then(|v| v.as_enum_number())
+        .and_then(|n| Wire::try_from(n).ok());
+    let scope = match scope {
+        Some(Wire::Workspace) => RouteLimitScope::Workspace,
+        Some(Wire::Address) => RouteLimitScope::Address,
+        Some(Wire::Caller) | None => RouteLimitScope::Caller,
+    };
+    (limit, scope)
 }
 
 fn collect_bindings(

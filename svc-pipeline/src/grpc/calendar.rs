@@ -3,6 +3,7 @@
 use crate::domain::{
     PipelineState,
     calendar::{self, BookingRequest, EventChanges, ListQuery, rfc3339},
+    paging,
 };
 use crate::store::calendar::{appointments::Model as Booking, calendar_events::Model as Event};
 use crm_platform::{Principal, workspaces::WorkspaceProfiles};
@@ -205,12 +206,13 @@ impl CalendarService for CalendarApi {
         )?
         .to_owned();
         let r = request.into_inner();
+        let window = paging::window(r.page, r.limit, r.offset, 100, 500)?;
         let tz = if r.date.as_deref().is_some_and(|d| !d.trim().is_empty()) {
             self.timezone(&workspace).await?
         } else {
             chrono_tz::UTC
         };
-        let found = calendar::list(
+        let (found, total) = calendar::list(
             &self.state,
             &workspace,
             tz,
@@ -220,10 +222,21 @@ impl CalendarService for CalendarApi {
                 date: r.date,
                 status: r.status,
             },
+            window,
         )
         .await?;
+        let pagination = pb::PagePagination {
+            page: window.page as i32,
+            limit: window.limit as i32,
+            total: total as i64,
+            total_pages: paging::total_pages(total, window.limit) as i32,
+            has_next: window.offset + (found.len() as u64) < total,
+            has_prev: window.offset > 0,
+            offset: window.offset as i32,
+        };
         Ok(Response::new(pb::ListBookingsResponse {
             bookings: found.into_iter().map(|b| booking(b, None)).collect(),
+            pagination: Some(pagination),
         }))
     }
 

@@ -399,15 +399,14 @@ pub struct BookingFilter {
     pub status: Option<String>,
 }
 
-/// Most bookings one list answers.
-pub const LIST_MAX: u64 = 500;
-
-/// The workspace's bookings matching `filter`, soonest first.
+/// One page of the workspace's bookings matching `filter`, soonest first, and how many match.
 pub async fn list_bookings<C: ConnectionTrait>(
     conn: &C,
     workspace_id: &str,
     filter: BookingFilter,
-) -> Result<Vec<Booking>, DbErr> {
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<Booking>, u64), DbErr> {
     let mut select = Appointments::find().filter(A::WorkspaceId.eq(workspace_id));
     if let Some(contact) = filter.contact_id {
         select = select.filter(A::ContactId.eq(contact));
@@ -423,10 +422,13 @@ pub async fn list_bookings<C: ConnectionTrait>(
     if let Some(status) = filter.status {
         select = select.filter(A::Status.eq(status));
     }
-    select
+    let total = select.clone().count(conn).await?;
+    let rows = select
         .order_by_asc(A::StartTime)
         .order_by_asc(A::Id)
-        .limit(LIST_MAX)
+        .offset(offset)
+        .limit(limit)
         .all(conn)
-        .await
+        .await?;
+    Ok((rows, total))
 }

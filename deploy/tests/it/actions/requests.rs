@@ -239,23 +239,32 @@ async fn an_idempotency_key_runs_the_action_once() {
     );
 }
 
+/// Seed 004: 50 executions a minute per workspace, whichever of its keys or tokens calls.
 #[tokio::test(flavor = "multi_thread")]
-async fn execute_is_limited_to_50_a_minute() {
+async fn execute_is_limited_to_50_a_minute_per_workspace() {
     let app = TestApp::spawn().await;
     let owner = app.owner("Acme").await;
+    let (_, key) = app.key(&owner.token, &["actions:execute"]).await;
     let body = json!({"action_type": "nothing", "contact_id": uuid::Uuid::new_v4().to_string()});
-    for i in 0..50 {
+    let by_key = |app: &TestApp| {
+        app.http
+            .post(app.url("/api/actions/execute"))
+            .header("x-api-key", &key)
+            .json(&body)
+    };
+    for i in 0..25 {
         let (s, b) = execute(&app, &owner, body.clone()).await;
         assert_eq!(s, 400, "call {i}: {b}");
+        let (s, b) = app.send(by_key(&app)).await;
+        assert_eq!(s, 400, "key call {i}: {b}");
     }
-    let r = app
-        .post_as(&owner.token, "/api/actions/execute")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 429);
-    // Other routes of the same user are not held back by it.
+    let r = by_key(&app).send().await.unwrap();
+    assert_eq!(r.status(), 429, "the key's 51st of the workspace");
+    let (s, b) = execute(&app, &owner, body.clone()).await;
+    assert_eq!(s, 429, "{b}");
+    // Another workspace has its own 50; other routes of the same user are not held back.
+    let other = app.owner("Other").await;
+    assert_eq!(execute(&app, &other, body.clone()).await.0, 400);
     let (s, _) = app.send(app.get_as(&owner.token, "/api/tags")).await;
     assert_eq!(s, 200);
 }

@@ -301,13 +301,15 @@ pub struct ListQuery {
     pub status: Option<String>,
 }
 
-/// The workspace's bookings matching the filters, soonest first (`date` in `tz`).
+/// One page of the workspace's bookings matching the filters, soonest first (`date` in
+/// `tz`), and how many match.
 pub async fn list(
     state: &PipelineState,
     workspace_id: &str,
     tz: chrono_tz::Tz,
     q: ListQuery,
-) -> Result<Vec<Booking>, Status> {
+    window: crate::domain::paging::Window,
+) -> Result<(Vec<Booking>, u64), Status> {
     let mut filter = BookingFilter::default();
     if q.contact_id.is_some() {
         filter.contact_id = Some(input::id(
@@ -328,7 +330,7 @@ pub async fn list(
         }
         filter.status = Some(status.to_owned());
     }
-    cal::list_bookings(&state.db, workspace_id, filter)
+    cal::list_bookings(&state.db, workspace_id, filter, window.offset, window.limit)
         .await
         .map_err(db_error("list bookings"))
 }

@@ -2,7 +2,7 @@
 
 use super::{
     ADMIN_ID_MAX, LOCATION_MAX, TEXT_MAX, TITLE_MAX, booking::cancel_in, date, day_window, given,
-    instant, interval, missing, text,
+    instant, interval, missing, rfc3339, text,
 };
 use crate::domain::{PipelineState, input, new_id, now};
 use crate::store::{
@@ -144,12 +144,63 @@ pub async fn upsert_event(
         cal::insert_event(&state.db, event.clone())
             .await
             .map_err(db_error("insert calendar event"))?;
-    } else {
-        cal::save_event(&state.db, event.clone())
-            .await
-            .map_err(db_error("save calendar event"))?;
+        return Ok(event);
     }
+    // Under the lock bookings take, so no booking lands between the check and the save.
+    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    cal::ensure_settings(&txn, workspace_id, at)
+        .await
+        .map_err(db_error("calendar settings"))?;
+    cal::lock(&txn, workspace_id)
+        .await
+        .map_err(db_error("calendar lock"))?;
+    let held = cal::active_for_event(&txn, workspace_id, &event.id)
+        .await
+        .map_err(db_error("slot bookings"))?;
+    still_holds(&event, &held)?;
+    cal::save_event(&txn, event.clone())
+        .await
+        .map_err(db_error("save calendar event"))?;
+    txn.commit()
+        .await
+        .map_err(db_error("commit calendar event"))?;
     Ok(event)
+}
+
+/// A slot's edit must keep room and time for the bookings it already holds: fewer places than
+/// bookings, or times that leave one outside, is a 409 naming the field (cancel bookings first).
+fn still_holds(event: &Event, held: &[cal::appointments::Model]) -> Result<(), Status> {
+    let conflict = |field: &str, message: String| {
+        Status::from(
+            ApiError::in_use("SLOT_HAS_BOOKINGS", message)
+                .with_field(field, "conflicts with existing bookings"),
+        )
+    };
+    if held.len() > event.max_bookings as usize {
+        return Err(conflict(
+            "max_bookings",
+            format!(
+                "the slot holds {} active bookings, more than max_bookings {}; cancel bookings first",
+                held.len(),
+                event.max_bookings
+            ),
+        ));
+    }
+    if let Some(b) = held
+        .iter()
+        .find(|b| b.start_time < event.start_time || b.end_time > event.end_time)
+    {
+        return Err(conflict(
+            "start_time",
+            format!(
+                "booking {} ({} to {}) would fall outside the slot; cancel it first",
+                b.id,
+                rfc3339(b.start_time),
+                rfc3339(b.end_time)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Deletes a slot, cancelling its active bookings (each recording `booking.cancelled`).
@@ -250,4 +301,87 @@ pub async fn availability(
         })
         .collect();
     Ok((day.format("%Y-%m-%d").to_string(), slots))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        format!("2025-07-15T{hour:02}:00:00Z").parse().unwrap()
+    }
+
+    fn slot(start: u32, end: u32, max_bookings: i32) -> Event {
+        Event {
+            id: "e".into(),
+            workspace_id: "w".into(),
+            admin_id: None,
+            contact_id: None,
+            title: "t".into(),
+            description: None,
+            start_time: at(start),
+            end_time: at(end),
+            status: "scheduled".into(),
+            location: None,
+            notes: None,
+            booking_type: "group".into(),
+            max_bookings,
+            created_at: at(0),
+            updated_at: at(0),
+        }
+    }
+
+    fn booking(start: u32, end: u32) -> cal::appointments::Model {
+        cal::appointments::Model {
+            id: format!("b{start}"),
+            workspace_id: "w".into(),
+            event_id: Some("e".into()),
+            contact_id: "c".into(),
+            admin_id: None,
+            title: "t".into(),
+            description: None,
+            start_time: at(start),
+            end_time: at(end),
+            location: None,
+            notes: None,
+            product_interest: None,
+            status: "booked".into(),
+            cancel_token_hash: String::new(),
+            created_at: at(0),
+        }
+    }
+
+    /// Which limit a refusal names: its room or its times.
+    fn field(r: Result<(), Status>) -> Option<String> {
+        r.err().map(|s| {
+            assert_eq!(s.code(), tonic::Code::FailedPrecondition);
+            if s.message().contains("max_bookings") {
+                "max_bookings".into()
+            } else {
+                assert!(s.message().contains("outside the slot"), "{s:?}");
+                "start_time".into()
+            }
+        })
+    }
+
+    #[test]
+    fn an_edit_keeps_room_and_time_for_the_bookings_held() {
+        let held = [booking(9, 10), booking(10, 11)];
+        assert_eq!(field(still_holds(&slot(9, 11, 2), &held)), None);
+        assert_eq!(field(still_holds(&slot(8, 12, 5), &held)), None);
+        assert_eq!(
+            field(still_holds(&slot(9, 11, 1), &held)).as_deref(),
+            Some("max_bookings")
+        );
+        assert_eq!(
+            field(still_holds(&slot(10, 11, 2), &held)).as_deref(),
+            Some("start_time")
+        );
+        assert_eq!(
+            field(still_holds(&slot(9, 10, 2), &held)).as_deref(),
+            Some("start_time")
+        );
+        assert_eq!(field(still_holds(&slot(12, 13, 1), &[])), None);
+    }
 }

@@ -2,8 +2,9 @@
 //! services' outbox relays publish them, in batches of 100) at a steady rate, delivered to a
 //! local receiver that answers 204. Prints delivered events/s, p50/p99 from the moment the
 //! sink committed an event's batch to the moment the receiver got it, and svc-webhooks' CPU
-//! per event. Then the same with a second subscription whose endpoint always answers 500:
-//! the healthy endpoint's latency should not move.
+//! per event (and on Postgres its backends' CPU per event). Then the same with a second
+//! subscription whose endpoint always answers 500: the healthy endpoint's latency should not
+//! move.
 //!
 //! ```sh
 //! cargo build --release -p svc-webhooks -p crm-bench
@@ -11,7 +12,7 @@
 //! ```
 
 use anyhow::{Context, bail};
-use crm_bench::{cpu_time, summarize};
+use crm_bench::{backends_cpu, backends_spent, cpu_time, summarize};
 use crm_platform::{Principal, PrincipalKind, Secret, principal::PrincipalVerifier};
 use crm_proto::webhooks::{
     self as pb, event_sink_service_client::EventSinkServiceClient,
@@ -60,13 +61,15 @@ async fn receiver(status: u16, receipts: Receipts) -> anyhow::Result<String> {
     Ok(url)
 }
 
-/// A fresh database for one run: a new Postgres database, or a new SQLite file.
-async fn database(backend: &str, run: &str) -> anyhow::Result<String> {
+/// A fresh database for one run: a new Postgres database, or a new SQLite file; its URL and
+/// name.
+async fn database(backend: &str, run: &str) -> anyhow::Result<(String, String)> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     if backend == "sqlite" {
         let dir = std::env::temp_dir().join(format!("crm-bench-webhooks-{id}"));
         std::fs::create_dir_all(&dir)?;
-        return Ok(format!("sqlite://{}/webhooks.db?mode=rwc", dir.display()));
+        let url = format!("sqlite://{}/webhooks.db?mode=rwc", dir.display());
+        return Ok((url, String::new()));
     }
     use sea_orm::ConnectionTrait;
     let base = std::env::var("DATABASE_URL")
@@ -76,7 +79,8 @@ async fn database(backend: &str, run: &str) -> anyhow::Result<String> {
     admin
         .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
         .await?;
-    Ok(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    Ok((url, name))
 }
 
 /// Starts the release `svc-webhooks` binary on `port` with `database_url`.
@@ -131,7 +135,7 @@ async fn subscribe(channel: &Channel, url: &str) -> anyhow::Result<()> {
 /// One run: `events` events at `rate` per second; a failing endpoint too when `failing`.
 async fn run(backend: &str, rate: u64, events: usize, failing: bool) -> anyhow::Result<()> {
     let name = if failing { "with_failing" } else { "healthy" };
-    let database_url = database(backend, name).await?;
+    let (database_url, database_name) = database(backend, name).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -160,6 +164,8 @@ async fn run(backend: &str, rate: u64, events: usize, failing: bool) -> anyhow::
 
     let pid = child.id();
     let cpu_before = cpu_time(pid);
+    // Postgres' backends serving this database (none on SQLite, whose work is in-process).
+    let postgres_before = backends_cpu(&database_name);
     let started = Instant::now();
     let mut committed: HashMap<String, Instant> = HashMap::with_capacity(events);
     let mut sink = EventSinkServiceClient::new(channel.clone());
@@ -199,6 +205,11 @@ async fn run(backend: &str, rate: u64, events: usize, failing: bool) -> anyhow::
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cpu = cpu_time(pid).saturating_sub(cpu_before);
+    let postgres = if database_name.is_empty() {
+        Duration::ZERO
+    } else {
+        backends_spent(&postgres_before, &backends_cpu(&database_name))
+    };
     let got = receipts.lock().unwrap().clone();
     let last = got.values().max().copied().unwrap_or(started);
     let latencies: Vec<u64> = got
@@ -211,12 +222,13 @@ async fn run(backend: &str, rate: u64, events: usize, failing: bool) -> anyhow::
         .collect();
     let summary = summarize(latencies, last - started);
     println!(
-        "{backend:<8} {name:<13} offered {rate:>5}/s  delivered {:>6}/{events}  {:>7.0} events/s  p50 {:>7.1} ms  p99 {:>7.1} ms  svc-webhooks CPU {:>6.1} µs/event",
+        "{backend:<8} {name:<13} offered {rate:>5}/s  delivered {:>6}/{events}  {:>7.0} events/s  p50 {:>7.1} ms  p99 {:>7.1} ms  svc-webhooks CPU {:>6.1} µs/event  Postgres CPU {:>6.1} µs/event",
         summary.count,
         summary.rps,
         summary.p50_us as f64 / 1000.0,
         summary.p99_us as f64 / 1000.0,
         cpu.as_secs_f64() * 1e6 / summary.count.max(1) as f64,
+        postgres.as_secs_f64() * 1e6 / summary.count.max(1) as f64,
     );
     child.kill().ok();
     child.wait().ok();

@@ -54,6 +54,9 @@ struct Dispatcher {
     limits: Limits,
     sends: Arc<Semaphore>,
     per_webhook: Mutex<HashMap<String, usize>>,
+    /// Held through a claim: two workers claiming at once would both count the same free
+    /// room and take it twice.
+    claiming: tokio::sync::Mutex<()>,
     /// Deliveries being sent, so a shutdown can hand their leases back at once.
     sending: Mutex<HashSet<String>>,
 }
@@ -88,6 +91,7 @@ pub fn spawn(
         limits,
         sends: Arc::new(Semaphore::new(limits.in_flight.max(1))),
         per_webhook: Mutex::default(),
+        claiming: tokio::sync::Mutex::default(),
         sending: Mutex::default(),
     });
     let mut tasks: Vec<_> = (0..limits.workers)
@@ -142,16 +146,6 @@ impl Dispatcher {
         }
     }
 
-    /// The subscriptions at their share, whose deliveries are left for later.
-    fn busy(&self) -> Vec<String> {
-        let counts = self.per_webhook.lock().expect("not poisoned");
-        counts
-            .iter()
-            .filter(|(_, n)| **n >= self.limits.in_flight_per_webhook.max(1))
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
-
     /// A place in the subscription's share, unless it is full.
     fn slot(self: &Arc<Self>, subscription_id: &str) -> Option<Slot> {
         let mut counts = self.per_webhook.lock().expect("not poisoned");
@@ -170,6 +164,7 @@ impl Dispatcher {
         self: Arc<Self>,
         sends: &mut JoinSet<()>,
     ) -> Result<(), sea_orm::DbErr> {
+        let _turn = self.claiming.lock().await;
         let free = self.sends.available_permits();
         if free == 0 {
             return Ok(());
@@ -187,15 +182,14 @@ impl Dispatcher {
                 total: free,
                 per_subscription: &per_subscription,
             },
-            &self.busy(),
         )
         .await?;
         for row in claimed {
             let permit = self.sends.clone().try_acquire_owned().ok();
             let slot = self.slot(&row.subscription_id);
             let (Some(permit), Some(slot)) = (permit, slot) else {
-                // Another worker took the capacity meanwhile, or several rows of one
-                // subscription came at once: give the row back for a later round.
+                // Not expected, as claims take turns and only they take capacity; but
+                // should the room have shrunk meanwhile, the row goes back for a later round.
                 deliveries::release_across_workspaces(&self.state.db, &row.id).await?;
                 continue;
             };

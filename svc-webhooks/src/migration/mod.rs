@@ -7,6 +7,7 @@ pub(crate) mod m0002_subscriptions;
 pub(crate) mod m0003_deliveries;
 pub(crate) mod m0004_incoming_webhooks;
 pub(crate) mod m0005_endpoint_health;
+pub(crate) mod m0006_due_by_subscription;
 
 /// Runs svc-webhooks's migrations.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_deliveries::Migration),
             Box::new(m0004_incoming_webhooks::Migration),
             Box::new(m0005_endpoint_health::Migration),
+            Box::new(m0006_due_by_subscription::Migration),
         ]
     }
 }

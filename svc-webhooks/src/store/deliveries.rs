@@ -3,10 +3,11 @@
 //! query takes the workspace id first.
 
 use chrono::{DateTime, Utc};
+use rand::seq::SliceRandom;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-    sea_query::{Expr, LockBehavior, LockType},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+    sea_query::{Expr, LockBehavior, LockType, Order, Query},
 };
 
 pub use entity::Model as DeliveryRow;
@@ -85,83 +86,96 @@ pub struct Room<'a> {
     pub per_subscription: &'a (dyn Fn(&str) -> usize + Sync),
 }
 
-/// Rows looked at per delivery a claim may take, so that one subscription's backlog (a
-/// failing receiver's retries) does not fill the claim and starve the others.
-const CANDIDATES_PER_ROOM: usize = 4;
-
-/// The candidates to lease, oldest due first, within `room`.
-fn within_room(rows: Vec<DeliveryRow>, room: &Room<'_>) -> Vec<DeliveryRow> {
-    let mut taken: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut picked = Vec::new();
-    for row in rows {
-        if picked.len() == room.total {
-            break;
-        }
-        let n = taken.entry(row.subscription_id.clone()).or_default();
-        if *n < (room.per_subscription)(&row.subscription_id) {
-            *n += 1;
-            picked.push(row);
-        }
-    }
-    picked
+/// The subscriptions of any workspace with pending deliveries, due or not: one step of the
+/// index on (status, subscription_id, next_attempt_at) per subscription (each step finds the
+/// next subscription id after the last), however many deliveries each has waiting.
+async fn with_pending_across_workspaces(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    // The same text on Postgres and SQLite. The status is written in, not bound, so the
+    // query holds no parameters to tell apart.
+    let sql = format!(
+        "WITH RECURSIVE pending(subscription_id) AS (
+            SELECT (SELECT subscription_id FROM webhook_deliveries
+                    WHERE status = '{PENDING}' ORDER BY subscription_id LIMIT 1)
+          UNION ALL
+            SELECT (SELECT subscription_id FROM webhook_deliveries
+                    WHERE status = '{PENDING}' AND subscription_id > p.subscription_id
+                    ORDER BY subscription_id LIMIT 1)
+            FROM pending p WHERE p.subscription_id IS NOT NULL
+        )
+        SELECT subscription_id FROM pending WHERE subscription_id IS NOT NULL"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "subscription_id"))
+        .collect()
 }
 
-/// Leases due deliveries of any workspace until `lease_until`, as many as `room` allows,
-/// skipping the subscriptions in `busy`. On Postgres the rows are locked with `SKIP
-/// LOCKED`, so workers of several processes never claim the same row (candidates left out
-/// are unlocked at commit, unleased); on SQLite (one writer) each row is taken by a
-/// conditional update, which only one claimer can win.
+/// Leases due deliveries of any workspace until `lease_until`: for each subscription with
+/// due deliveries, its oldest, as many as `room` allows it. A subscription's backlog (a
+/// failing receiver's retries) thus neither takes another's place in the claim nor makes the
+/// claim read it: each subscription costs a few index steps. When there is less room than
+/// subscriptions waiting, those with the fewest sends in flight go first (in random order
+/// among equals), so each gets its turn.
 pub async fn claim_due_across_workspaces(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     room: Room<'_>,
-    busy: &[String],
 ) -> Result<Vec<DeliveryRow>, DbErr> {
-    let mut select = E::find().filter(due(now));
-    if !busy.is_empty() {
-        select = select.filter(C::SubscriptionId.is_not_in(busy.iter().cloned()));
-    }
-    let select = select
-        .order_by_asc(C::NextAttemptAt)
-        .order_by_asc(C::Id)
-        .limit((room.total * CANDIDATES_PER_ROOM) as u64);
+    let mut subscriptions: Vec<(String, usize)> = with_pending_across_workspaces(db)
+        .await?
+        .into_iter()
+        .map(|id| {
+            let n = (room.per_subscription)(&id);
+            (id, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    subscriptions.shuffle(&mut rand::rng());
+    subscriptions.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     let mut claimed = Vec::new();
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        let txn = db.begin().await?;
-        let candidates = select
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .all(&txn)
-            .await?;
-        let rows = within_room(candidates, &room);
-        if !rows.is_empty() {
-            E::update_many()
-                .col_expr(C::LockedUntil, Expr::value(lease_until))
-                .filter(C::Id.is_in(rows.iter().map(|r| r.id.clone())))
-                .exec(&txn)
-                .await?;
+    for (subscription_id, n) in subscriptions {
+        let n = n.min(room.total - claimed.len());
+        if n == 0 {
+            break;
         }
-        txn.commit().await?;
-        claimed = rows;
-    } else {
-        for row in within_room(select.all(db).await?, &room) {
-            let won = E::update_many()
-                .col_expr(C::LockedUntil, Expr::value(lease_until))
-                .filter(C::Id.eq(row.id.clone()))
-                .filter(due(now))
-                .exec(db)
-                .await?
-                .rows_affected
-                == 1;
-            if won {
-                claimed.push(row);
-            }
-        }
-    }
-    for row in &mut claimed {
-        row.locked_until = Some(lease_until);
+        claimed.extend(lease_oldest_due(db, &subscription_id, n, now, lease_until).await?);
     }
     Ok(claimed)
+}
+
+/// Leases up to `n` of the subscription's due deliveries, oldest first, in one statement
+/// (`UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`). On Postgres the inner select
+/// locks with `SKIP LOCKED`, so claimers in other processes pass over these rows rather than
+/// wait or take them twice; SQLite has one writer, which runs the statement whole.
+async fn lease_oldest_due(
+    db: &DatabaseConnection,
+    subscription_id: &str,
+    n: usize,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<DeliveryRow>, DbErr> {
+    let oldest_due = Query::select()
+        .column(C::Id)
+        .from(E)
+        .cond_where(due(now))
+        .and_where(C::SubscriptionId.eq(subscription_id))
+        .order_by(C::NextAttemptAt, Order::Asc)
+        .limit(n as u64)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let lease = Query::update()
+        .table(E)
+        .value(C::LockedUntil, lease_until)
+        .and_where(C::Id.in_subquery(oldest_due))
+        .returning_all()
+        .to_owned();
+    E::find()
+        .from_raw_sql(db.get_database_backend().build(&lease))
+        .all(db)
+        .await
 }
 
 /// Gives a leased delivery back without an attempt (its subscription is at its cap).

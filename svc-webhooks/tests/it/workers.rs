@@ -171,3 +171,43 @@ async fn replicas_starting_together_on_a_fresh_database_both_run() {
         events.into_iter().collect::<HashSet<_>>()
     );
 }
+
+/// Issue 20: "a per-endpoint cap, so one slow receiver never starves others". Eight
+/// endpoints of another workspace answer 500, with two thousand deliveries due between them,
+/// all older than the healthy subscription's first event and enough to fill every send slot
+/// (8 × 4 per endpoint = 32). Each subscription with due deliveries gets its turn, so the
+/// healthy one's events go out beside that backlog, not behind it.
+#[tokio::test]
+async fn a_failing_backlog_does_not_hold_up_a_healthy_endpoint() {
+    let mut app = spawn_app(|_| {}).await;
+    let healthy = Receiver::start(200).await;
+    let failing = Receiver::start(500).await;
+    let workspace = app.workspace.clone();
+    app.workspace = uuid::Uuid::new_v4().to_string();
+    for _ in 0..8 {
+        app.subscribe(&failing.url, &["contact.*"], None).await;
+    }
+    for _ in 0..5 {
+        app.publish(50).await;
+    }
+    app.workspace = workspace;
+    app.subscribe(&healthy.url, &["contact.*"], None).await;
+
+    let before = failing.received().len();
+    app.publish(20).await;
+    within(
+        Duration::from_secs(30),
+        "the healthy endpoint's twenty events",
+        || healthy.delivered().len() >= 20,
+    )
+    .await;
+    // With a turn for each, the failing endpoints get a few hundred attempts meanwhile at
+    // most (28 slots for each of the healthy one's 4); behind the backlog, the healthy one
+    // would wait for most of the two thousand.
+    let meanwhile = failing.received().len() - before;
+    println!("failing attempts before: {before}, meanwhile: {meanwhile}");
+    assert!(
+        meanwhile < 600,
+        "the failing endpoints got {meanwhile} attempts before the healthy one's twenty events"
+    );
+}

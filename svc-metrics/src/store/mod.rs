@@ -13,7 +13,7 @@ pub mod usage;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult,
-    Statement, Value,
+    Value,
 };
 use std::{sync::Arc, time::Duration};
 use tokio::sync::OnceCell;
@@ -105,14 +105,9 @@ impl PipelineDb {
 
     /// Runs `sql` (written with Postgres' `$n` placeholders) with `values`.
     async fn rows(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>, DbErr> {
-        let sql = match self.backend() {
-            // SQLite's numbered form of the same placeholders.
-            DbBackend::Sqlite => sql.replace('$', "?"),
-            _ => sql.to_owned(),
-        };
         self.pool()
             .await?
-            .query_all_raw(Statement::from_sql_and_values(self.backend(), sql, values))
+            .query_all_raw(crm_platform::db::statement(self.backend(), sql, values))
             .await
     }
 

@@ -9,7 +9,7 @@ use crate::store::usage::{
 };
 use chrono::{DateTime, Utc};
 use crm_proto::metrics::RequestLog;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// Longest stored `user_agent`, `request_id` and `endpoint` (characters); longer ones are cut.
 pub const MAX_USER_AGENT: usize = 512;
@@ -24,15 +24,20 @@ const MAX_ID: usize = 64;
 #[derive(Debug, Default)]
 pub struct Batch {
     pub rows: Vec<LogRow>,
-    /// The rollup's additions, in key order.
+    /// The rollup's additions, in key order (so concurrent batches lock shared rows in the
+    /// same order).
     pub minutes: Vec<(MinuteKey, MinuteSums)>,
 }
 
-fn cut(text: &str, most: usize) -> String {
-    match text.char_indices().nth(most) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text.to_owned(),
+/// `text` cut to its first `most` characters (in place: most texts are far shorter).
+fn cut(mut text: String, most: usize) -> String {
+    // At most `most` bytes is at most `most` characters, so short texts skip the walk.
+    if text.len() > most
+        && let Some((end, _)) = text.char_indices().nth(most)
+    {
+        text.truncate(end);
     }
+    text
 }
 
 fn size(n: u64) -> i64 {
@@ -41,64 +46,93 @@ fn size(n: u64) -> i64 {
 
 /// Checks `requests` and makes the rows (timestamps missing: `now`) and their minutes.
 pub fn batch(requests: Vec<RequestLog>, now: DateTime<Utc>) -> Result<Batch, MetricsError> {
-    let mut rows = Vec::with_capacity(requests.len());
-    let mut minutes: BTreeMap<MinuteKey, MinuteSums> = BTreeMap::new();
-    for r in requests {
-        if r.workspace_id.trim().is_empty() {
-            return Err(MetricsError::invalid(
-                "requests.workspace_id",
-                "is required",
-            ));
-        }
-        if r.api_key_id.trim().is_empty() {
-            return Err(MetricsError::invalid("requests.api_key_id", "is required"));
-        }
-        if r.status_code > 999 {
-            return Err(MetricsError::invalid(
-                "requests.status_code",
-                format!("must be at most 999 (got {})", r.status_code),
-            ));
-        }
-        let at = match &r.timestamp {
-            Some(t) => floor_ms(time_of(t, "requests.timestamp")?),
-            None => floor_ms(now),
-        };
-        let row = LogRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            workspace_id: r.workspace_id,
-            api_key_id: r.api_key_id,
-            api_client_id: cut(&r.api_client_id, MAX_ID),
-            method: cut(&r.method, MAX_METHOD),
-            endpoint: cut(&r.endpoint, MAX_ENDPOINT),
-            status_code: i32::try_from(r.status_code).unwrap_or(999),
-            response_time_ms: i64::from(r.response_time_ms),
-            request_ip: cut(&r.request_ip, MAX_REQUEST_IP),
-            user_agent: cut(&r.user_agent, MAX_USER_AGENT),
-            request_size: size(r.request_size),
-            response_size: size(r.response_size),
-            request_id: cut(&r.request_id, MAX_REQUEST_ID),
-            at,
-        };
-        minutes
-            .entry(MinuteKey {
-                workspace_id: row.workspace_id.clone(),
-                api_key_id: row.api_key_id.clone(),
-                minute: floor_minute(at),
-                method: row.method.clone(),
-                endpoint: row.endpoint.clone(),
-                status_code: row.status_code,
-            })
+    let rows = requests
+        .into_iter()
+        .map(|r| row(r, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let minutes = rollup(&rows);
+    Ok(Batch { rows, minutes })
+}
+
+/// One request checked and made a row.
+fn row(r: RequestLog, now: DateTime<Utc>) -> Result<LogRow, MetricsError> {
+    if r.workspace_id.trim().is_empty() {
+        return Err(MetricsError::invalid(
+            "requests.workspace_id",
+            "is required",
+        ));
+    }
+    if r.api_key_id.trim().is_empty() {
+        return Err(MetricsError::invalid("requests.api_key_id", "is required"));
+    }
+    if r.status_code > 999 {
+        return Err(MetricsError::invalid(
+            "requests.status_code",
+            format!("must be at most 999 (got {})", r.status_code),
+        ));
+    }
+    let at = match &r.timestamp {
+        Some(t) => floor_ms(time_of(t, "requests.timestamp")?),
+        None => floor_ms(now),
+    };
+    Ok(LogRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        workspace_id: r.workspace_id,
+        api_key_id: r.api_key_id,
+        api_client_id: cut(r.api_client_id, MAX_ID),
+        method: cut(r.method, MAX_METHOD),
+        endpoint: cut(r.endpoint, MAX_ENDPOINT),
+        status_code: i32::try_from(r.status_code).unwrap_or(999),
+        response_time_ms: i64::from(r.response_time_ms),
+        request_ip: cut(r.request_ip, MAX_REQUEST_IP),
+        user_agent: cut(r.user_agent, MAX_USER_AGENT),
+        request_size: size(r.request_size),
+        response_size: size(r.response_size),
+        request_id: cut(r.request_id, MAX_REQUEST_ID),
+        at,
+    })
+}
+
+/// The rows' additions to the rollup, in key order. Grouped by borrowed keys: a batch has
+/// far fewer minutes than rows, and only those are copied.
+fn rollup(rows: &[LogRow]) -> Vec<(MinuteKey, MinuteSums)> {
+    type Borrowed<'a> = (&'a str, &'a str, DateTime<Utc>, &'a str, &'a str, i32);
+    let mut groups: HashMap<Borrowed<'_>, MinuteSums> = HashMap::new();
+    for row in rows {
+        let key = (
+            row.workspace_id.as_str(),
+            row.api_key_id.as_str(),
+            floor_minute(row.at),
+            row.method.as_str(),
+            row.endpoint.as_str(),
+            row.status_code,
+        );
+        groups
+            .entry(key)
             .or_insert_with(|| MinuteSums {
                 api_client_id: row.api_client_id.clone(),
                 ..MinuteSums::default()
             })
             .add(row.response_time_ms);
-        rows.push(row);
     }
-    Ok(Batch {
-        rows,
-        minutes: minutes.into_iter().collect(),
-    })
+    let mut minutes: Vec<_> = groups
+        .into_iter()
+        .map(
+            |((workspace_id, api_key_id, minute, method, endpoint, status_code), sums)| {
+                let key = MinuteKey {
+                    workspace_id: workspace_id.to_owned(),
+                    api_key_id: api_key_id.to_owned(),
+                    minute,
+                    method: method.to_owned(),
+                    endpoint: endpoint.to_owned(),
+                    status_code,
+                };
+                (key, sums)
+            },
+        )
+        .collect();
+    minutes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    minutes
 }
 
 /// Stores `requests`; returns how many.

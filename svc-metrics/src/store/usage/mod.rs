@@ -80,12 +80,7 @@ impl Sql {
     }
 
     fn statement(self, backend: DbBackend) -> Statement {
-        let text = match backend {
-            // SQLite's numbered form of the same placeholders.
-            DbBackend::Sqlite => self.text.replace('$', "?"),
-            _ => self.text,
-        };
-        Statement::from_sql_and_values(backend, text, self.values)
+        crm_platform::db::statement(backend, &self.text, self.values)
     }
 }
 

@@ -52,7 +52,7 @@ impl MinuteSums {
 pub const ROWS_PER_UPSERT: usize = 50;
 
 /// Adds `groups` to the rollup on `db` (the caller's transaction). Callers pass them sorted
-/// (a `BTreeMap`'s order), so concurrent batches lock shared rows in the same order.
+/// (`MinuteKey` order), so concurrent batches lock shared rows in the same order.
 pub async fn add(
     db: &impl ConnectionTrait,
     groups: &[(MinuteKey, MinuteSums)],

@@ -18,7 +18,7 @@ use sea_orm_migration::{SchemaManager, schema::*};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const TABLE: &str = "outbox";
 /// Events sent per `PublishEvents` call.
@@ -179,10 +179,7 @@ impl Relay {
         signer: PrincipalVerifier,
         source: &'static str,
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(sink_url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = crate::server::peer_channel(sink_url)?;
         Ok(Self {
             db,
             sink: EventSinkServiceClient::new(channel),

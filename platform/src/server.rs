@@ -1,9 +1,11 @@
-//! Server bootstrap shared by every service: health, reflection, graceful shutdown.
+//! Server bootstrap shared by every service: health, reflection, graceful shutdown, and the
+//! channels services call each other on.
 
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{
-    Server,
+    Channel, Endpoint, Server,
     server::{Router, TcpIncoming},
 };
 use tonic_health::ServingStatus;
@@ -85,4 +87,23 @@ pub async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutdown requested");
     shutdown.cancel();
+}
+
+/// How long a service waits to connect to another.
+const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a service waits for another's answer, unless the caller sets its own.
+const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The endpoint of another service at `url`: 2 s to connect, 10 s per call. For a caller that
+/// needs another call timeout; [`peer_channel`] otherwise.
+pub fn peer_endpoint(url: &str) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(PEER_CONNECT_TIMEOUT)
+        .timeout(PEER_CALL_TIMEOUT))
+}
+
+/// A channel to another service at `url`, connected on first use, so services may start in
+/// any order (several call each other).
+pub fn peer_channel(url: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(peer_endpoint(url)?.connect_lazy())
 }

@@ -59,8 +59,7 @@ impl WorkspaceProfiles {
             None
         } else {
             Some(
-                tonic::transport::Endpoint::from_shared(auth_url.to_owned())?
-                    .connect_timeout(Duration::from_secs(2))
+                crate::server::peer_endpoint(auth_url)?
                     .timeout(Duration::from_secs(5))
                     .connect_lazy(),
             )

@@ -5,7 +5,7 @@ use crm_platform::{Principal, principal::PrincipalVerifier};
 use crm_proto::pipeline::{
     CountAssignmentsRequest, assignment_service_client::AssignmentServiceClient,
 };
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 use tonic::{Request, Status, transport::Channel};
 
 /// svc-pipeline's assignment counts.
@@ -17,10 +17,7 @@ pub struct AssignmentCounts {
 impl AssignmentCounts {
     /// A client for svc-pipeline at `url`, connected on first use.
     pub fn new(url: &str, signer: PrincipalVerifier) -> Result<Self, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = crm_platform::server::peer_channel(url)?;
         Ok(Self {
             client: AssignmentServiceClient::new(channel),
             signer,

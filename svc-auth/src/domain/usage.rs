@@ -8,7 +8,6 @@ use crm_proto::metrics::{
     CountAcceptedRequest, GetKeysUsageRequest, UsageStats,
     usage_ingest_service_client::UsageIngestServiceClient,
 };
-use std::time::Duration;
 use tonic::{Request, Status, transport::Channel};
 
 /// svc-metrics' usage reads; `None` inside when no `metrics_url` is configured (the
@@ -37,10 +36,7 @@ impl UsageReader {
         let client = if url.is_empty() {
             None
         } else {
-            let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(10))
-                .connect_lazy();
+            let channel = crm_platform::server::peer_channel(url)?;
             Some(UsageIngestServiceClient::new(channel))
         };
         Ok(Self { client, signer })

@@ -5,11 +5,7 @@
 use crate::error::MessagingError;
 use crm_platform::{Principal, PrincipalKind, principal::PrincipalVerifier};
 use crm_proto::pipeline::{GetContactRequest, contact_service_client::ContactServiceClient};
-use std::time::Duration;
-use tonic::{
-    Code,
-    transport::{Channel, Endpoint},
-};
+use tonic::{Code, transport::Channel};
 
 /// Tags that opt a contact out of a channel (svc-pipeline's contacts have tags, not opt-out
 /// fields): an agent or an incoming hook adds `sms:opt-out` after a STOP reply.
@@ -49,10 +45,7 @@ pub struct Contacts {
 impl Contacts {
     /// A client for svc-pipeline at `url`; connects on first use.
     pub fn new(url: &str, signer: PrincipalVerifier) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = crm_platform::server::peer_channel(url)?;
         Ok(Self {
             client: ContactServiceClient::new(channel),
             signer,

@@ -8,7 +8,7 @@ use crm_platform::{Principal, error::ApiError, principal::PrincipalVerifier};
 use crm_proto::auth::{
     CheckMembershipRequest, key_validation_service_client::KeyValidationServiceClient,
 };
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 use tonic::{Request, Status, transport::Channel};
 
 /// Most users one count may ask about: a workspace's members, with room to spare.
@@ -23,10 +23,7 @@ pub struct MemberDirectory {
 impl MemberDirectory {
     /// A directory at `auth_url`, connected on first use.
     pub fn new(auth_url: &str, signer: PrincipalVerifier) -> Result<Self, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(auth_url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = crm_platform::server::peer_channel(auth_url)?;
         Ok(Self {
             client: KeyValidationServiceClient::new(channel),
             signer,

@@ -8,7 +8,6 @@ use crm_proto::auth::{
     GetApiClientRequest, GetApiKeyRequest, api_client_service_client::ApiClientServiceClient,
     api_key_service_client::ApiKeyServiceClient,
 };
-use std::time::Duration;
 use tonic::{Code, Status, transport::Channel};
 
 /// svc-auth's keys and clients, as callers see them.
@@ -32,12 +31,7 @@ impl KeyDirectory {
         let channel = if auth_url.is_empty() {
             None
         } else {
-            Some(
-                tonic::transport::Endpoint::from_shared(auth_url.to_owned())?
-                    .connect_timeout(Duration::from_secs(2))
-                    .timeout(Duration::from_secs(10))
-                    .connect_lazy(),
-            )
+            Some(crm_platform::server::peer_channel(auth_url)?)
         };
         Ok(Self { channel, signer })
     }

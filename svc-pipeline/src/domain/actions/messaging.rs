@@ -15,7 +15,6 @@ use crm_proto::messaging::{
     self as pb, messaging_service_client::MessagingServiceClient,
     sequence_service_client::SequenceServiceClient,
 };
-use std::time::Duration;
 use tonic::{Code, Request, Status, transport::Channel};
 
 /// A client of svc-messaging, connected on first use.
@@ -28,10 +27,7 @@ impl Messaging {
     /// svc-messaging at `url` (`CRM_MESSAGING_URL`). Lazy: svc-messaging itself calls this
     /// service for contacts, so either may start first.
     pub fn new(url: &str, signer: PrincipalVerifier) -> Result<Self, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = crm_platform::server::peer_channel(url)?;
         Ok(Self { channel, signer })
     }
 

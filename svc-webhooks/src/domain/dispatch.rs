@@ -21,6 +21,7 @@ use crate::store::{
     events, rate_windows, subscriptions,
 };
 use chrono::Utc;
+use rand::seq::SliceRandom;
 use sea_orm::{DatabaseBackend, TransactionTrait};
 use std::{
     collections::{HashMap, HashSet},
@@ -54,9 +55,6 @@ struct Dispatcher {
     limits: Limits,
     sends: Arc<Semaphore>,
     per_webhook: Mutex<HashMap<String, usize>>,
-    /// Held through a claim: two workers claiming at once would both count the same free
-    /// room and take it twice.
-    claiming: tokio::sync::Mutex<()>,
     /// Deliveries being sent, so a shutdown can hand their leases back at once.
     sending: Mutex<HashSet<String>>,
 }
@@ -91,7 +89,6 @@ pub fn spawn(
         limits,
         sends: Arc::new(Semaphore::new(limits.in_flight.max(1))),
         per_webhook: Mutex::default(),
-        claiming: tokio::sync::Mutex::default(),
         sending: Mutex::default(),
     });
     let mut tasks: Vec<_> = (0..limits.workers)
@@ -160,57 +157,70 @@ impl Dispatcher {
         })
     }
 
+    /// Claims due deliveries for the room there is and starts sending them. Each
+    /// subscription with pending deliveries gets its share, those with the fewest sends in
+    /// flight first (in random order among equals), so when there is less room than
+    /// subscriptions waiting each still gets its turn. The room is taken before the claim
+    /// and what the claim did not fill is given back, so workers claiming at once never take
+    /// the same room twice.
     async fn claim_and_send(
         self: Arc<Self>,
         sends: &mut JoinSet<()>,
     ) -> Result<(), sea_orm::DbErr> {
-        let _turn = self.claiming.lock().await;
-        let free = self.sends.available_permits();
-        if free == 0 {
+        if self.sends.available_permits() == 0 {
             return Ok(());
         }
+        let mut waiting =
+            deliveries::subscriptions_with_pending_across_workspaces(&self.state.db).await?;
+        waiting.shuffle(&mut rand::rng());
+        {
+            let counts = self.per_webhook.lock().expect("not poisoned");
+            waiting.sort_by_key(|id| counts.get(id).copied().unwrap_or(0));
+        }
         let now = Utc::now();
-        let in_flight = self.per_webhook.lock().expect("not poisoned").clone();
-        let share = self.limits.in_flight_per_webhook.max(1);
-        let per_subscription =
-            |id: &str| share.saturating_sub(in_flight.get(id).copied().unwrap_or(0));
-        let claimed = deliveries::claim_due_across_workspaces(
-            &self.state.db,
-            now,
-            now + LEASE,
-            deliveries::Room {
-                total: free,
-                per_subscription: &per_subscription,
-            },
-        )
-        .await?;
-        for row in claimed {
-            let permit = self.sends.clone().try_acquire_owned().ok();
-            let slot = self.slot(&row.subscription_id);
-            let (Some(permit), Some(slot)) = (permit, slot) else {
-                // Not expected, as claims take turns and only they take capacity; but
-                // should the room have shrunk meanwhile, the row goes back for a later round.
-                deliveries::release_across_workspaces(&self.state.db, &row.id).await?;
-                continue;
-            };
-            let dispatcher = self.clone();
-            let span = tracing::info_span!("webhook_delivery", delivery_id = %row.id);
-            self.sending
-                .lock()
-                .expect("not poisoned")
-                .insert(row.id.clone());
-            sends.spawn(
-                async move {
-                    let id = row.id.clone();
-                    if let Err(e) = deliver(&dispatcher.state, row).await {
-                        // The lease runs out and the delivery is claimed again.
-                        tracing::warn!(delivery_id = %id, error = %e, "webhook delivery failed");
-                    }
-                    dispatcher.sending.lock().expect("not poisoned").remove(&id);
-                    drop((permit, slot));
+        for subscription_id in waiting {
+            let mut room = Vec::new();
+            while let Ok(permit) = self.sends.clone().try_acquire_owned() {
+                let Some(slot) = self.slot(&subscription_id) else {
+                    break;
+                };
+                room.push((permit, slot));
+            }
+            if room.is_empty() {
+                if self.sends.available_permits() == 0 {
+                    break;
                 }
-                .instrument(span),
-            );
+                continue;
+            }
+            let claimed = deliveries::lease_due_across_workspaces(
+                &self.state.db,
+                &subscription_id,
+                room.len(),
+                now,
+                now + LEASE,
+            )
+            .await?;
+            // Room left unfilled is given back as `room` drops.
+            for (row, (permit, slot)) in claimed.into_iter().zip(room.drain(..)) {
+                let dispatcher = self.clone();
+                let span = tracing::info_span!("webhook_delivery", delivery_id = %row.id);
+                self.sending
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(row.id.clone());
+                sends.spawn(
+                    async move {
+                        let id = row.id.clone();
+                        if let Err(e) = deliver(&dispatcher.state, row).await {
+                            // The lease runs out and the delivery is claimed again.
+                            tracing::warn!(delivery_id = %id, error = %e, "webhook delivery failed");
+                        }
+                        dispatcher.sending.lock().expect("not poisoned").remove(&id);
+                        drop((permit, slot));
+                    }
+                    .instrument(span),
+                );
+            }
         }
         Ok(())
     }

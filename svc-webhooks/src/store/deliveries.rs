@@ -3,7 +3,6 @@
 //! query takes the workspace id first.
 
 use chrono::{DateTime, Utc};
-use rand::seq::SliceRandom;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -78,18 +77,12 @@ fn due(now: DateTime<Utc>) -> Condition {
         )
 }
 
-/// How many deliveries of each subscription a claim may take.
-pub struct Room<'a> {
-    /// Deliveries in all.
-    pub total: usize,
-    /// Deliveries of one subscription, given how many it has in flight already.
-    pub per_subscription: &'a (dyn Fn(&str) -> usize + Sync),
-}
-
 /// The subscriptions of any workspace with pending deliveries, due or not: one step of the
 /// index on (status, subscription_id, next_attempt_at) per subscription (each step finds the
 /// next subscription id after the last), however many deliveries each has waiting.
-async fn with_pending_across_workspaces(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+pub async fn subscriptions_with_pending_across_workspaces(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<String>, DbErr> {
     // The same text on Postgres and SQLite. The status is written in, not bound, so the
     // query holds no parameters to tell apart.
     let sql = format!(
@@ -112,45 +105,13 @@ async fn with_pending_across_workspaces(db: &impl ConnectionTrait) -> Result<Vec
         .collect()
 }
 
-/// Leases due deliveries of any workspace until `lease_until`: for each subscription with
-/// due deliveries, its oldest, as many as `room` allows it. A subscription's backlog (a
-/// failing receiver's retries) thus neither takes another's place in the claim nor makes the
-/// claim read it: each subscription costs a few index steps. When there is less room than
-/// subscriptions waiting, those with the fewest sends in flight go first (in random order
-/// among equals), so each gets its turn.
-pub async fn claim_due_across_workspaces(
-    db: &DatabaseConnection,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-    room: Room<'_>,
-) -> Result<Vec<DeliveryRow>, DbErr> {
-    let mut subscriptions: Vec<(String, usize)> = with_pending_across_workspaces(db)
-        .await?
-        .into_iter()
-        .map(|id| {
-            let n = (room.per_subscription)(&id);
-            (id, n)
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    subscriptions.shuffle(&mut rand::rng());
-    subscriptions.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-    let mut claimed = Vec::new();
-    for (subscription_id, n) in subscriptions {
-        let n = n.min(room.total - claimed.len());
-        if n == 0 {
-            break;
-        }
-        claimed.extend(lease_oldest_due(db, &subscription_id, n, now, lease_until).await?);
-    }
-    Ok(claimed)
-}
-
-/// Leases up to `n` of the subscription's due deliveries, oldest first, in one statement
-/// (`UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`). On Postgres the inner select
-/// locks with `SKIP LOCKED`, so claimers in other processes pass over these rows rather than
-/// wait or take them twice; SQLite has one writer, which runs the statement whole.
-async fn lease_oldest_due(
+/// Leases until `lease_until` up to `n` of the subscription's due deliveries, oldest first,
+/// in one statement (`UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`) that reads
+/// only that subscription's due entries of the index, so another subscription's backlog (a
+/// failing receiver's retries) costs it nothing. On Postgres the inner select locks with
+/// `SKIP LOCKED`, so claimers in other processes pass over these rows rather than wait or
+/// take them twice; SQLite has one writer, which runs the statement whole.
+pub async fn lease_due_across_workspaces(
     db: &DatabaseConnection,
     subscription_id: &str,
     n: usize,
@@ -178,7 +139,7 @@ async fn lease_oldest_due(
         .await
 }
 
-/// Gives a leased delivery back without an attempt (its subscription is at its cap).
+/// Gives a leased delivery back without an attempt (its send was stopped by a shutdown).
 pub async fn release_across_workspaces(db: &DatabaseConnection, id: &str) -> Result<(), DbErr> {
     E::update_many()
         .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))

@@ -205,7 +205,6 @@ async fn a_failing_backlog_does_not_hold_up_a_healthy_endpoint() {
     // most (28 slots for each of the healthy one's 4); behind the backlog, the healthy one
     // would wait for most of the two thousand.
     let meanwhile = failing.received().len() - before;
-    println!("failing attempts before: {before}, meanwhile: {meanwhile}");
     assert!(
         meanwhile < 600,
         "the failing endpoints got {meanwhile} attempts before the healthy one's twenty events"

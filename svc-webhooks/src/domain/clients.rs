@@ -6,7 +6,6 @@ use crm_platform::{Principal, error::ApiError, principal::PrincipalVerifier};
 use crm_proto::auth::{
     GetClientWebhookRequest, key_validation_service_client::KeyValidationServiceClient,
 };
-use std::time::Duration;
 use tonic::{Code, Request, Status, transport::Channel};
 
 /// svc-auth's client directory, reached over gRPC as our own service.
@@ -18,10 +17,7 @@ pub struct ClientDirectory {
 impl ClientDirectory {
     /// A directory at `auth_url`, connected on first use.
     pub fn new(auth_url: &str, signer: PrincipalVerifier) -> Result<Self, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(auth_url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = crm_platform::server::peer_channel(auth_url)?;
         Ok(Self { channel, signer })
     }
 

@@ -12,16 +12,11 @@ pub mod retention;
 pub mod subscriptions;
 
 /// `sql`, written with Postgres's numbered parameters (`$1`), as the connection's backend
-/// takes it: SQLite numbers them `?1`.
+/// takes it ([`crm_platform::db::statement`]).
 pub(crate) fn statement(
     db: &impl sea_orm::ConnectionTrait,
     sql: &str,
     values: impl IntoIterator<Item = sea_orm::Value>,
 ) -> sea_orm::Statement {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        sea_orm::DatabaseBackend::Postgres => sql.to_owned(),
-        _ => sql.replace('$', "?"),
-    };
-    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+    crm_platform::db::statement(db.get_database_backend(), sql, values)
 }

@@ -11,7 +11,6 @@ use crm_proto::pipeline::{
     opportunity_service_client::OpportunityServiceClient,
 };
 use prost_types::{ListValue, Value, value::Kind};
-use std::time::Duration;
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt;
 
@@ -156,10 +155,7 @@ fn translate(status: Status, record: &MappedRecord, module: Module) -> Status {
 impl Pipeline {
     /// svc-pipeline at `url`, connected on first use.
     pub fn new(url: &str, signer: PrincipalVerifier) -> Result<Self, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
+        let channel = crm_platform::server::peer_channel(url)?;
         Ok(Self { channel, signer })
     }
 

@@ -122,12 +122,15 @@ pub fn statement(
             .filter(|i| *i < values.len())
         {
             Some(i) => {
-                let value = match (values[i].take(), first_use[i]) {
-                    (Some(value), _) => value,
-                    (None, Some(earlier)) => bound[earlier].clone(),
-                    (None, None) => unreachable!("a value is taken only when first used"),
+                let value = match first_use[i] {
+                    Some(earlier) => bound[earlier].clone(),
+                    None => {
+                        first_use[i] = Some(bound.len());
+                        values[i]
+                            .take()
+                            .expect("a value is taken at its first use only")
+                    }
                 };
-                first_use[i].get_or_insert(bound.len());
                 bound.push(value);
                 text.push('?');
             }

@@ -10,8 +10,9 @@ use crate::store::{
     calendar::{self as cal, calendar_events::Model as Event},
     db_error,
 };
+use chrono::{DateTime, Utc};
 use crm_platform::error::ApiError;
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use std::collections::HashMap;
 use tonic::Status;
 
@@ -147,16 +148,7 @@ pub async fn upsert_event(
         return Ok(event);
     }
     // Under the lock bookings take, so no booking lands between the check and the save.
-    let txn = state.db.begin().await.map_err(db_error("begin"))?;
-    cal::ensure_settings(&txn, workspace_id, at)
-        .await
-        .map_err(db_error("calendar settings"))?;
-    cal::lock(&txn, workspace_id)
-        .await
-        .map_err(db_error("calendar lock"))?;
-    let held = cal::active_for_event(&txn, workspace_id, &event.id)
-        .await
-        .map_err(db_error("slot bookings"))?;
+    let (txn, held) = locked_bookings(state, workspace_id, &event.id, at).await?;
     still_holds(&event, &held)?;
     cal::save_event(&txn, event.clone())
         .await
@@ -165,6 +157,27 @@ pub async fn upsert_event(
         .await
         .map_err(db_error("commit calendar event"))?;
     Ok(event)
+}
+
+/// A transaction holding the lock bookings take, and the slot's active bookings read under
+/// it: a write first (SQLite's write lock; the settings row the lock needs), then the lock.
+async fn locked_bookings(
+    state: &PipelineState,
+    workspace_id: &str,
+    event_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(DatabaseTransaction, Vec<cal::appointments::Model>), Status> {
+    let txn = state.db.begin().await.map_err(db_error("begin"))?;
+    cal::ensure_settings(&txn, workspace_id, at)
+        .await
+        .map_err(db_error("calendar settings"))?;
+    cal::lock(&txn, workspace_id)
+        .await
+        .map_err(db_error("calendar lock"))?;
+    let held = cal::active_for_event(&txn, workspace_id, event_id)
+        .await
+        .map_err(db_error("slot bookings"))?;
+    Ok((txn, held))
 }
 
 /// A slot's edit must keep room and time for the bookings it already holds: fewer places than
@@ -211,17 +224,7 @@ pub async fn delete_event(
 ) -> Result<(), Status> {
     let not_found = || Status::from(ApiError::not_found("Appointment", raw));
     let id = input::id("id", raw).map_err(|_| not_found())?;
-    let txn = state.db.begin().await.map_err(db_error("begin"))?;
-    // A write first (SQLite's write lock), then the lock bookings take.
-    cal::ensure_settings(&txn, workspace_id, now())
-        .await
-        .map_err(db_error("calendar settings"))?;
-    cal::lock(&txn, workspace_id)
-        .await
-        .map_err(db_error("calendar lock"))?;
-    let bookings = cal::active_for_event(&txn, workspace_id, &id)
-        .await
-        .map_err(db_error("slot bookings"))?;
+    let (txn, bookings) = locked_bookings(state, workspace_id, &id, now()).await?;
     if !cal::delete_event(&txn, workspace_id, &id)
         .await
         .map_err(db_error("delete calendar event"))?
@@ -306,7 +309,6 @@ pub async fn availability(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, Utc};
 
     fn at(hour: u32) -> DateTime<Utc> {
         format!("2025-07-15T{hour:02}:00:00Z").parse().unwrap()

@@ -125,6 +125,7 @@ pub async fn serve(
         wake: Arc::default(),
         disable_after_failing: std::time::Duration::from_secs(config.disable_after_failing_secs),
         http: Arc::default(),
+        circuits: Arc::default(),
         clients: Arc::new(
             domain::clients::ClientDirectory::new(&config.auth_url, verifier.clone()).map_err(
                 |e| {

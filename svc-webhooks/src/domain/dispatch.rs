@@ -4,10 +4,12 @@
 //!
 //! Capacity is shared by the workers of a process: at most `in_flight` sends at once, and at
 //! most `in_flight_per_webhook` to one subscription, so a slow receiver holds only its own
-//! share and never starves the others.
+//! share and never starves the others. A receiver that keeps failing gets less still: one
+//! probe at a time, every few seconds, until it answers (see [`super::circuits`]).
 
 use super::{
     WebhooksState,
+    circuits::Share,
     delivery::{self, DELIVERED as ANSWERED_2XX},
     endpoint_health,
     envelope::Envelope,
@@ -26,7 +28,7 @@ use sea_orm::{DatabaseBackend, TransactionTrait};
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -144,10 +146,15 @@ impl Dispatcher {
     }
 
     /// A place in the subscription's share, unless it is full.
-    fn slot(self: &Arc<Self>, subscription_id: &str) -> Option<Slot> {
+    fn slot(self: &Arc<Self>, subscription_id: &str, share: Share) -> Option<Slot> {
+        let cap = match share {
+            Share::Full => self.limits.in_flight_per_webhook.max(1),
+            Share::Probe => 1,
+            Share::Closed => return None,
+        };
         let mut counts = self.per_webhook.lock().expect("not poisoned");
         let n = counts.entry(subscription_id.to_owned()).or_default();
-        if *n >= self.limits.in_flight_per_webhook.max(1) {
+        if *n >= cap {
             return None;
         }
         *n += 1;
@@ -179,9 +186,13 @@ impl Dispatcher {
         }
         let now = Utc::now();
         for subscription_id in waiting {
+            let share = self.state.circuits.share(&subscription_id, Instant::now());
+            if share == Share::Closed {
+                continue;
+            }
             let mut room = Vec::new();
             while let Ok(permit) = self.sends.clone().try_acquire_owned() {
-                let Some(slot) = self.slot(&subscription_id) else {
+                let Some(slot) = self.slot(&subscription_id, share) else {
                     break;
                 };
                 room.push((permit, slot));
@@ -211,9 +222,18 @@ impl Dispatcher {
                 sends.spawn(
                     async move {
                         let id = row.id.clone();
-                        if let Err(e) = deliver(&dispatcher.state, row).await {
+                        let subscription_id = row.subscription_id.clone();
+                        match deliver(&dispatcher.state, row).await {
+                            Ok(Some(answered_2xx)) => dispatcher.state.circuits.record(
+                                &subscription_id,
+                                answered_2xx,
+                                Instant::now(),
+                            ),
+                            Ok(None) => {}
                             // The lease runs out and the delivery is claimed again.
-                            tracing::warn!(delivery_id = %id, error = %e, "webhook delivery failed");
+                            Err(e) => {
+                                tracing::warn!(delivery_id = %id, error = %e, "webhook delivery failed")
+                            }
                         }
                         dispatcher.sending.lock().expect("not poisoned").remove(&id);
                         drop((permit, slot));
@@ -226,8 +246,10 @@ impl Dispatcher {
     }
 }
 
-/// Sends one claimed delivery and records what came of it.
-async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<()> {
+/// Sends one claimed delivery and records what came of it. Answers whether the receiver
+/// answered 2xx, or none when nothing was sent (the subscription is gone, the event too, or
+/// the subscription is at its rate limit).
+async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<Option<bool>> {
     let db = &state.db;
     let ws = row.workspace_id.clone();
     let subscription = subscriptions::find(db, &ws, &row.subscription_id).await?;
@@ -235,13 +257,13 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
         row.status = CANCELLED.to_owned();
         row.last_error = Some("the webhook was disabled or deleted".to_owned());
         deliveries::save(db, &ws, row).await?;
-        return Ok(());
+        return Ok(None);
     };
     let Some(event) = events::find(db, &ws, &row.event_id).await? else {
         row.status = FAILED.to_owned();
         row.last_error = Some("the event is no longer stored".to_owned());
         deliveries::save(db, &ws, row).await?;
-        return Ok(());
+        return Ok(None);
     };
     if let Some(limit) = subscription.rate_limit_per_second {
         let now = Utc::now();
@@ -250,7 +272,7 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
             // Over the subscription's rate: due again at the next second, not an attempt.
             let next = chrono::DateTime::from_timestamp(second + 1, 0).unwrap_or(now);
             deliveries::defer_across_workspaces(db, &row.id, next).await?;
-            return Ok(());
+            return Ok(None);
         }
     }
     let envelope = Envelope {
@@ -278,7 +300,7 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
             subscriptions::mark_healthy(&txn, &ws, &subscription.id).await?;
         }
         txn.commit().await?;
-        return Ok(());
+        return Ok(Some(true));
     }
     if attempt.response_status == Some(410) {
         // The receiver says the endpoint is gone for good: stop sending to it at all. The
@@ -292,7 +314,7 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
         txn.commit().await?;
         let since = subscription.failing_since.unwrap_or(attempt.attempted_at);
         endpoint_health::disable(state, &subscription, &reason, Some(since)).await?;
-        return Ok(());
+        return Ok(Some(false));
     }
     let failing_since = match subscription.failing_since {
         Some(since) => since,
@@ -307,7 +329,7 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
         deliveries::save(&txn, &ws, row).await?;
         txn.commit().await?;
         endpoint_health::disable(state, &subscription, &reason, Some(failing_since)).await?;
-        return Ok(());
+        return Ok(Some(false));
     }
     let plan = Plan::of(Subscription::from(&subscription).retry);
     let wait = plan.wait(row.attempt_count, &mut rand::rng());
@@ -325,5 +347,5 @@ async fn deliver(state: &WebhooksState, mut row: DeliveryRow) -> anyhow::Result<
     }
     deliveries::save(&txn, &ws, row).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(Some(false))
 }

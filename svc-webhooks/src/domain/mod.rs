@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod circuits;
 pub mod clients;
 pub mod deliveries;
 pub mod delivery;
@@ -37,6 +38,8 @@ pub struct WebhooksState {
     pub disable_after_failing: std::time::Duration,
     /// HTTP clients for sends, reused per receiver.
     pub http: Arc<http_clients::HttpClients>,
+    /// Which receivers have been failing, so the workers send them probes, not backlogs.
+    pub circuits: Arc<circuits::Circuits>,
     /// svc-auth's partner clients, which per-client subscriptions belong to.
     pub clients: Arc<clients::ClientDirectory>,
 }

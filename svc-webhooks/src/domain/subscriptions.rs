@@ -546,6 +546,10 @@ async fn save_and_replay(
         Ok::<_, sea_orm::DbErr>(replayed)
     };
     let replayed = saved.await.map_err(db_error("save webhook"))?;
+    if reenabled || before.url != row.url {
+        // Another receiver, or the same one said to be fixed: its past failures say nothing.
+        state.circuits.reset(&row.id);
+    }
     if replayed > 0 {
         state.wake.notify_one();
     }

@@ -1,6 +1,6 @@
 //! At least once, never twice after a 2xx: two svc-webhooks processes on one database share
-//! the deliveries, each delivered once; a receiver that is down for a while gets every event
-//! once it is back.
+//! the deliveries, each delivered once; a receiver that is down for a while gets probes, then
+//! every event once it is back.
 
 use crate::{Receiver, spawn_app, spawn_with, within};
 use std::{collections::HashSet, sync::atomic::Ordering, time::Duration};
@@ -29,26 +29,36 @@ async fn two_worker_processes_deliver_each_event_once() {
     );
 }
 
+/// While the receiver is down, its circuit opens after five failures in a row: it gets a
+/// probe every 5 s, not thirty events' retries every 200 ms. The first probe after it comes
+/// back closes the circuit and the backlog goes out, each event once.
 #[tokio::test]
-async fn a_receiver_down_for_a_while_gets_every_event_once_when_back() {
+async fn a_receiver_down_for_a_while_gets_probes_then_every_event_once_when_back() {
     let app = spawn_app(|_| {}).await;
     let receiver = Receiver::start(503).await;
-    app.subscribe_retrying(&receiver.url, 500).await;
-    let events = app.publish(10).await;
+    app.subscribe_retrying(&receiver.url, 200).await;
+    let events = app.publish(30).await;
     within(Duration::from_secs(10), "attempts while down", || {
-        receiver.received().len() >= 10
+        receiver.received().len() >= 5
     })
     .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // At most the five that open the circuit and the four sends in flight beside them.
+    let while_down = receiver.received().len();
+    assert!(
+        while_down <= 12,
+        "{while_down} attempts while down: the circuit should have stopped them"
+    );
     receiver.answer.store(200, Ordering::SeqCst);
     within(
         Duration::from_secs(15),
         "every event after the receiver returns",
-        || receiver.delivered().len() >= 10,
+        || receiver.delivered().len() >= 30,
     )
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let delivered = receiver.delivered();
-    assert_eq!(delivered.len(), 10, "none twice after a 2xx");
+    assert_eq!(delivered.len(), 30, "none twice after a 2xx");
     assert_eq!(
         delivered.into_iter().collect::<HashSet<_>>(),
         events.into_iter().collect::<HashSet<_>>()

@@ -31,7 +31,7 @@ pub async fn create(
         )
         .into());
     }
-    let now = super::now();
+    let now = crate::domain::now();
     let id = uuid::Uuid::new_v4().to_string();
     let webhook_url = url(f.webhook_url.as_deref().unwrap_or_default(), "webhookUrl")?;
     let metadata = match &f.metadata {
@@ -138,7 +138,7 @@ pub async fn update(
     if let Some(s) = f.scopes.filter(|s| !s.is_empty()) {
         a.scopes = Set(s.to_stored());
     }
-    a.updated_at = Set(super::now());
+    a.updated_at = Set(crate::domain::now());
     let txn = audit::begin(state).await?;
     let client = store::save(&txn, a).await?;
     audit::commit_with(
@@ -168,7 +168,7 @@ pub async fn delete(
         }
     }
     let mut a = client.into_active_model();
-    a.deleted_at = Set(Some(super::now()));
+    a.deleted_at = Set(Some(crate::domain::now()));
     a.status = Set("inactive".into());
     let txn = audit::begin(state).await?;
     let client = store::save(&txn, a).await?;

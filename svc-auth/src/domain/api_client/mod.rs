@@ -14,8 +14,6 @@ pub(super) use client_keys::{check_within, for_new_key};
 pub use lifecycle::{create, delete, update};
 
 use super::{client_extras::SecretChange, scopes::Scopes};
-// The submodules call `super::now()`, as they did when this was one file in domain/.
-use super::now;
 use crate::store::api_client as store;
 use crm_platform::Secret;
 

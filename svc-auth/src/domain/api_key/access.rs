@@ -76,7 +76,7 @@ pub(super) fn client_key_needs_admin(
     verb: &str,
 ) -> Result<(), ApiError> {
     if key.client_id.is_some() && !m.role.manages_all_keys() {
-        return Err(super::role::refuse(&format!(
+        return Err(crate::domain::role::refuse(&format!(
             "only owners and admins {verb} an API client's keys"
         )));
     }

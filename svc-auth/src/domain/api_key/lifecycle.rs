@@ -45,7 +45,7 @@ pub async fn update(
             changes.tier.is_some(),
         ),
     )?;
-    let now = super::now();
+    let now = crate::domain::now();
     let hashes = hashes_of(&key);
     if let Some(scopes) = &changes.scopes {
         match &key.client_id {
@@ -53,7 +53,7 @@ pub async fn update(
                 if let Some(client) =
                     crate::store::api_client::get(&state.db, m.workspace_id, client_id).await?
                 {
-                    super::api_client::check_within(&client, scopes)?;
+                    crate::domain::api_client::check_within(&client, scopes)?;
                 }
             }
             None => key_owner::within_role(key_owner::role_of(state, &m, &key).await?, scopes)?,
@@ -165,7 +165,7 @@ pub async fn regenerate(
         hash,
         display_prefix,
     } = format::mint(prefix);
-    let now = super::now();
+    let now = crate::domain::now();
     let mut active = key.into_active_model();
     if grace_secs > 0 {
         active.previous_key_hash = Set(Some(old_hash));
@@ -202,7 +202,7 @@ pub async fn revoke(
         return Ok(key);
     }
     let hashes = hashes_of(&key);
-    let now = super::now();
+    let now = crate::domain::now();
     let mut active = key.into_active_model();
     active.is_active = Set(false);
     active.revoked_at = Set(Some(now));
@@ -227,7 +227,7 @@ pub async fn delete(state: &AuthState, principal: &Principal, id: &str) -> Resul
     let m = manager(state, principal).await?;
     let key = visible(state, &m, id).await?;
     let hashes = hashes_of(&key);
-    let now = super::now();
+    let now = crate::domain::now();
     let mut active = key.into_active_model();
     active.is_active = Set(false);
     active.deleted_at = Set(Some(now));

@@ -33,7 +33,7 @@ pub async fn validate(state: &AuthState, key_hash: &str) -> Result<Option<Valida
     };
     let in_grace = key
         .previous_key_expires_at
-        .is_some_and(|e| e > super::now());
+        .is_some_and(|e| e > crate::domain::now());
     Ok(in_grace.then_some(Validated {
         key,
         previous_secret: true,

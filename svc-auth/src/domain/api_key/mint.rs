@@ -41,7 +41,7 @@ pub async fn create(
         )
         .into());
     }
-    let now = super::now();
+    let now = crate::domain::now();
     key_policy::expiry(input.expires_at, now)?;
     let prefix = format::parse_prefix(&input.prefix)
         .ok_or_else(|| ApiError::invalid_field("prefix", "must be crm_live_ or crm_test_"))?;
@@ -60,8 +60,9 @@ pub async fn create(
         below_key_cap(state, &m, now).await?;
         None
     } else {
-        let client = super::api_client::for_new_key(state, &m, input.client_id.trim()).await?;
-        super::api_client::check_within(&client, &input.scopes)?;
+        let client =
+            crate::domain::api_client::for_new_key(state, &m, input.client_id.trim()).await?;
+        crate::domain::api_client::check_within(&client, &input.scopes)?;
         Some(client.id)
     };
     let MintedKey {

@@ -16,9 +16,6 @@ pub use lookup::{Validated, validate};
 pub use mint::create;
 
 use super::scopes::Scopes;
-// The submodules call `super::now()`, `super::api_client::…` and `super::role::refuse`, as
-// they did when this was one file in domain/; these make those paths resolve here.
-use super::{api_client, now, role};
 use crate::store::api_key as store;
 use chrono::{DateTime, Utc};
 

@@ -64,7 +64,7 @@ async fn applying_starts_executions_timed_in_the_contacts_zone_and_cancel_stops_
         "{gap}"
     );
     // The job is a message job like any other.
-    let job = super::job(&app, &a.token, jobs[1]["id"].as_str().unwrap()).await;
+    let job = crate::messaging::job(&app, &a.token, jobs[1]["id"].as_str().unwrap()).await;
     assert_eq!(job["channel"], "sms");
     assert_eq!(job["metadata"]["executionId"], exec.as_str());
 
@@ -159,8 +159,8 @@ async fn an_execution_completes_when_its_last_message_is_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_cancel_answers_no_message_of_the_execution_goes_out() {
-    let (base, fake) = super::twilio::start_fake().await;
-    let app = spawn_with(super::twilio::settings(&base)).await;
+    let (base, fake) = crate::messaging::twilio::start_fake().await;
+    let app = spawn_with(crate::messaging::twilio::settings(&base)).await;
     let a = app.owner("Alpha").await;
     let ws = &a.workspace_id;
     let messages: Vec<Value> = (0..8)
@@ -201,7 +201,7 @@ async fn after_a_cancel_answers_no_message_of_the_execution_goes_out() {
             .count();
         let phone = {
             let j = &b["execution"]["messageJobs"][0]["id"];
-            super::job(&app, &a.token, j.as_str().unwrap()).await["to"]
+            crate::messaging::job(&app, &a.token, j.as_str().unwrap()).await["to"]
                 .as_str()
                 .unwrap()
                 .to_owned()

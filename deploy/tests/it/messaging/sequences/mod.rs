@@ -5,7 +5,6 @@ mod definitions;
 mod executions;
 mod timing;
 
-// Through this glob the submodules' `super::job` and `super::twilio` still reach messaging's.
 use super::*;
 use chrono::{DateTime, Utc};
 

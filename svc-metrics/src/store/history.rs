@@ -2,7 +2,17 @@
 //! stage it was created in (the first move's `old_value`, or its current stage if it never
 //! moved; creating writes no history row) from `created_at`; every move starts a stay in its
 //! `new_value` that lasts until the next move (or is still open). Window functions (LEAD,
-//! ROW_NUMBER) pair each move with the next on both backends.
+//! ROW_NUMBER, LAG) pair each move with the next on both backends.
+//!
+//! How the SQL is shaped, for speed (a workspace's every move is read on each call):
+//! - the moves are numbered per opportunity before being joined to it, so svc-pipeline's
+//!   `idx_history_stage_moves` hands them over already in that order (no sort);
+//! - each opportunity's stays come from one outer join of the opportunity to its moves: a
+//!   move gives its own stay, and the first move (or no move at all) also the creation stay
+//!   ([`STAYS_FROM`]), instead of reading the moves twice and probing the history again for
+//!   the opportunities that never moved;
+//! - the funnel works on small integers (an opportunity and a stage numbered in the query),
+//!   so what it sorts and joins on are not text ids, whose comparisons dominated.
 
 use super::{PipelineDb, Selection, count};
 use sea_orm::{DbErr, Value};
@@ -28,64 +38,80 @@ pub struct StageTime {
     pub avg_secs: Option<f64>,
 }
 
-/// The CTEs `opp` (live opportunities of the selection), `moves` (each stage move with the
-/// moves before and after it) and `stays`: one per move (in `new_value`, until the next
-/// move), the creation stay of each opportunity that moved (in the first move's
-/// `old_value`, until that move) and of each that never moved (in its stage, still open).
-const STAYS: &str = "\
-WITH opp AS ( \
-  SELECT o.id, o.stage_id, o.created_at FROM opportunities o \
-  WHERE o.workspace_id = $1 AND o.archived_at IS NULL AND ($4 = '' OR o.pipeline_id = $4) \
-), moves AS ( \
-  SELECT h.opportunity_id, h.old_value, h.new_value, h.changed_at, opp.created_at, \
-    LAG(h.changed_at) OVER (PARTITION BY h.opportunity_id ORDER BY h.changed_at, h.id) AS prev_at, \
-    LEAD(h.changed_at) OVER (PARTITION BY h.opportunity_id ORDER BY h.changed_at, h.id) AS next_at \
-  FROM opportunity_history h JOIN opp ON opp.id = h.opportunity_id \
+/// The CTE `moves`: each stage move of the workspace with its rank `n` among its
+/// opportunity's moves and the time of the next one (`next_at`, NULL for the last).
+const MOVES: &str = "\
+moves AS ( \
+  SELECT h.opportunity_id, h.old_value, h.new_value, h.changed_at, \
+    ROW_NUMBER() OVER w AS n, LEAD(h.changed_at) OVER w AS next_at \
+  FROM opportunity_history h \
   WHERE h.workspace_id = $1 AND h.field_changed = 'stage_id' \
-), stays AS ( \
-  SELECT opportunity_id, new_value AS stage_id, changed_at AS entered_at, next_at AS exited_at \
-  FROM moves \
-  UNION ALL \
-  SELECT opportunity_id, old_value, created_at, changed_at FROM moves WHERE prev_at IS NULL \
-  UNION ALL \
-  SELECT opp.id, opp.stage_id, opp.created_at, NULL FROM opp \
-  WHERE NOT EXISTS (SELECT 1 FROM opportunity_history x WHERE x.opportunity_id = opp.id \
-    AND x.workspace_id = $1 AND x.field_changed = 'stage_id') \
+  WINDOW w AS (PARTITION BY h.opportunity_id ORDER BY h.changed_at, h.id) \
 )";
+
+/// Every stay of the opportunities in `opp`: each (opportunity, move) row, or (opportunity,
+/// NULL) for one that never moved, is paired with `part` 0 (the stay the move starts) and 1
+/// (the creation stay, kept for the first move or no move). Selects from it use
+/// [`STAY_STAGE`], [`STAY_ENTERED`] and [`STAY_EXITED`].
+const STAYS_FROM: &str = "\
+  opp LEFT JOIN moves m ON m.opportunity_id = opp.id \
+  JOIN (SELECT 0 AS part UNION ALL SELECT 1) p \
+    ON (p.part = 0 AND m.opportunity_id IS NOT NULL) \
+    OR (p.part = 1 AND (m.opportunity_id IS NULL OR m.n = 1))";
+
+/// A stay's stage: the move's `new_value`; for the creation stay the first move's
+/// `old_value`, or the current stage of an opportunity that never moved.
+const STAY_STAGE: &str = "CASE WHEN p.part = 0 THEN m.new_value \
+  WHEN m.opportunity_id IS NULL THEN opp.stage_id ELSE m.old_value END";
+/// When the stay began.
+const STAY_ENTERED: &str = "CASE WHEN p.part = 0 THEN m.changed_at ELSE opp.created_at END";
+/// When it ended: the next move (the first one, for the creation stay); NULL if still open.
+const STAY_EXITED: &str = "CASE WHEN p.part = 0 THEN m.next_at ELSE m.changed_at END";
+
+/// The live opportunities of the selection (not archived, in the pipeline if one is named).
+const LIVE: &str =
+    "o.workspace_id = $1 AND o.archived_at IS NULL AND ($4 = '' OR o.pipeline_id = $4)";
 
 impl PipelineDb {
     /// Conversion between consecutive stages (by position) of each pipeline, counted over the
     /// opportunities created in the range.
     pub async fn funnel(&self, sel: &Selection) -> Result<Vec<StepFigures>, DbErr> {
-        let moved_secs = format!("{} - {}", self.epoch("moved_at"), self.epoch("first_at"));
-        // `first_in`: each opportunity created in the range, its first entry into each stage
-        // that has a next one (numbered `k`, so the step per opportunity groups on one
-        // integer); `steps`: the first entry into the next stage after it, for those that made
-        // one.
+        // `opp`: those created in the range, numbered `k`. `sn`: the workspace's stages
+        // numbered `sk` by pipeline and position, with the next one's (`to_sk`) when it is at
+        // the next position. `entries`: each stay's entry as (k, sk, time) with the previous
+        // entry into the same stage (`prev_at`), so an opportunity's first entry into a stage
+        // is the row without one, and its first entry into `to` after a given time is the
+        // row entered after it whose previous entry (if any) was not; one row per
+        // (opportunity, step) either way, with no grouping per opportunity.
         let sql = format!(
-            "{STAYS}, nxt AS ( \
-               SELECT s1.id AS from_id, s2.id AS to_id FROM stages s1 \
-               JOIN stages s2 ON s2.pipeline_id = s1.pipeline_id AND s2.position = s1.position + 1 \
-               WHERE s1.workspace_id = $1 AND s2.workspace_id = $1 \
-             ), first_in AS ( \
-               SELECT ROW_NUMBER() OVER () AS k, st.opportunity_id, n.from_id, n.to_id, \
-                 MIN(st.entered_at) AS first_at \
-               FROM stays st JOIN opp ON opp.id = st.opportunity_id \
-               JOIN nxt n ON n.from_id = st.stage_id \
-               WHERE opp.created_at >= $2 AND opp.created_at < $3 \
-               GROUP BY st.opportunity_id, n.from_id, n.to_id \
-             ), reached AS ( \
-               SELECT from_id, to_id, COUNT(*) AS reached FROM first_in GROUP BY from_id, to_id \
+            "WITH opp AS ( \
+               SELECT ROW_NUMBER() OVER () AS k, o.id, o.stage_id, o.created_at \
+               FROM opportunities o WHERE {LIVE} AND o.created_at >= $2 AND o.created_at < $3 \
+             ), {MOVES}, sn AS ( \
+               SELECT id, sk, CASE WHEN LEAD(position) OVER w = position + 1 \
+                 THEN LEAD(sk) OVER w END AS to_sk \
+               FROM (SELECT id, pipeline_id, position, \
+                   ROW_NUMBER() OVER (ORDER BY pipeline_id, position, id) AS sk \
+                 FROM stages WHERE workspace_id = $1) s \
+               WINDOW w AS (PARTITION BY pipeline_id ORDER BY position, id) \
+             ), entries AS MATERIALIZED ( \
+               SELECT k, sk, to_sk, entered_at, \
+                 LAG(entered_at) OVER (PARTITION BY k, sk ORDER BY entered_at) AS prev_at \
+               FROM (SELECT opp.k, sn.sk, sn.to_sk, {STAY_ENTERED} AS entered_at \
+                 FROM {STAYS_FROM} LEFT JOIN sn ON sn.id = {STAY_STAGE}) e \
              ), steps AS ( \
-               SELECT a.k, MIN(a.from_id) AS from_id, MIN(a.to_id) AS to_id, \
-                 MIN(a.first_at) AS first_at, MIN(b.entered_at) AS moved_at \
-               FROM first_in a JOIN stays b ON b.opportunity_id = a.opportunity_id \
-                 AND b.stage_id = a.to_id AND b.entered_at > a.first_at \
-               GROUP BY a.k \
+               SELECT a.sk, a.to_sk, COUNT(*) AS reached, COUNT(b.entered_at) AS moved, \
+                 AVG({b_entered} - {a_entered}) AS avg_secs \
+               FROM entries a LEFT JOIN entries b ON b.k = a.k AND b.sk = a.to_sk \
+                 AND b.entered_at > a.entered_at \
+                 AND (b.prev_at IS NULL OR b.prev_at <= a.entered_at) \
+               WHERE a.prev_at IS NULL AND a.to_sk IS NOT NULL \
+               GROUP BY a.sk, a.to_sk \
              ) \
-             SELECT r.from_id, r.to_id, r.reached, COUNT(s.k) AS moved, AVG({moved_secs}) AS avg_secs \
-             FROM reached r LEFT JOIN steps s ON s.from_id = r.from_id AND s.to_id = r.to_id \
-             GROUP BY r.from_id, r.to_id, r.reached"
+             SELECT f.id AS from_id, t.id AS to_id, s.reached, s.moved, s.avg_secs \
+             FROM steps s JOIN sn f ON f.sk = s.sk JOIN sn t ON t.sk = s.to_sk",
+            b_entered = self.epoch("b.entered_at"),
+            a_entered = self.epoch("a.entered_at"),
         );
         let rows = self.rows(&sql, sel.params()).await?;
         rows.iter()
@@ -105,14 +131,17 @@ impl PipelineDb {
     /// the range; a stay still open runs to `now` (or to `end`, if sooner).
     pub async fn time_in_stage(&self, sel: &Selection) -> Result<Vec<StageTime>, DbErr> {
         let sql = format!(
-            "{STAYS} \
+            "WITH opp AS ( \
+               SELECT o.id, o.stage_id, o.created_at FROM opportunities o WHERE {LIVE} \
+             ), {MOVES} \
              SELECT stage_id, \
                AVG((CASE WHEN ex < $6 THEN ex ELSE $6 END) - (CASE WHEN en > $5 THEN en ELSE $5 END)) AS avg_secs \
-             FROM (SELECT stage_id, {en} AS en, COALESCE({ex}, $7) AS ex FROM stays) cut \
+             FROM (SELECT {STAY_STAGE} AS stage_id, {en} AS en, COALESCE({ex}, $7) AS ex \
+               FROM {STAYS_FROM}) cut \
              WHERE en < $6 AND ex > $5 \
              GROUP BY stage_id",
-            en = self.epoch("entered_at"),
-            ex = self.epoch("exited_at"),
+            en = self.epoch(&format!("({STAY_ENTERED})")),
+            ex = self.epoch(&format!("({STAY_EXITED})")),
         );
         let mut params = sel.params();
         params.extend([

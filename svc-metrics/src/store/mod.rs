@@ -87,10 +87,28 @@ impl PipelineDb {
                     .sqlx_logging(false);
                 if self.backend == DbBackend::Postgres {
                     options.set_schema_search_path("pipeline".to_owned());
-                    // The stays and funnel queries sort and hash a few hundred thousand rows
-                    // for a large workspace: in memory rather than spilled to disk (4 MB is
-                    // Postgres' default).
-                    options.map_sqlx_postgres_opts(|o| o.options([("work_mem", "64MB")]));
+                    options.map_sqlx_postgres_opts(|o| {
+                        o.options([
+                            // The stays and funnel queries sort and hash a few hundred
+                            // thousand rows for a large workspace: in memory rather than
+                            // spilled to disk (4 MB is Postgres' default).
+                            ("work_mem", "64MB"),
+                            // Statements are prepared and cached per connection; after five
+                            // runs Postgres may switch to a plan made without the values,
+                            // which cannot see that `$4 = ''` drops the pipeline filter nor
+                            // how many rows a range holds, and picks nested loops that run for
+                            // minutes over a large workspace. Planning each run costs ~2 ms.
+                            ("plan_cache_mode", "force_custom_plan"),
+                            // These queries' estimated costs pass JIT's thresholds, and
+                            // compiling them took up to 0.9 s a call, more than running them.
+                            ("jit", "off"),
+                            // The data these queries read is in memory, as on an SSD-backed
+                            // server: with the default 4 the planner prefers sorting a
+                            // workspace's 200,000 moves by a text key (~3x slower) over
+                            // reading them in order from `idx_history_stage_moves`.
+                            ("random_page_cost", "1.1"),
+                        ])
+                    });
                 } else {
                     options.map_sqlx_sqlite_opts(|o| o.read_only(true).create_if_missing(false));
                 }
@@ -116,7 +134,9 @@ impl PipelineDb {
     fn epoch(&self, column: &str) -> String {
         match self.backend() {
             DbBackend::Sqlite => format!("((julianday({column}) - 2440587.5) * 86400.0)"),
-            _ => format!("CAST(EXTRACT(EPOCH FROM {column}) AS DOUBLE PRECISION)"),
+            // `date_part` is already a double; `EXTRACT` makes a numeric (since Postgres 14)
+            // that costs ~1 µs a row more to make and convert, over ~600,000 rows a call.
+            _ => format!("date_part('epoch', {column})"),
         }
     }
 }

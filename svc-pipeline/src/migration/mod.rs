@@ -6,6 +6,7 @@ mod m0001_records;
 mod m0002_contact_assignments;
 mod m0003_action_executions;
 mod m0004_calendar;
+mod m0005_stage_moves;
 
 /// Runs svc-pipeline's migrations.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_contact_assignments::Migration),
             Box::new(m0003_action_executions::Migration),
             Box::new(m0004_calendar::Migration),
+            Box::new(m0005_stage_moves::Migration),
         ]
     }
 }

@@ -12,7 +12,9 @@
 //!   ([`STAYS_FROM`]), instead of reading the moves twice and probing the history again for
 //!   the opportunities that never moved;
 //! - the funnel works on small integers (an opportunity and a stage numbered in the query),
-//!   so what it sorts and joins on are not text ids, whose comparisons dominated.
+//!   so what it sorts on are not text ids, whose comparisons dominated, and finds each step's
+//!   figures in one sorted pass of window functions instead of joining the entries to
+//!   themselves.
 
 use super::{PipelineDb, Selection, count};
 use sea_orm::{DbErr, Value};
@@ -77,41 +79,55 @@ impl PipelineDb {
     /// opportunities created in the range.
     pub async fn funnel(&self, sel: &Selection) -> Result<Vec<StepFigures>, DbErr> {
         // `opp`: those created in the range, numbered `k`. `sn`: the workspace's stages
-        // numbered `sk` by pipeline and position, with the next one's (`to_sk`) when it is at
-        // the next position. `entries`: each stay's entry as (k, sk, time) with the previous
-        // entry into the same stage (`prev_at`), so an opportunity's first entry into a stage
-        // is the row without one, and its first entry into `to` after a given time is the
-        // row entered after it whose previous entry (if any) was not; one row per
-        // (opportunity, step) either way, with no grouping per opportunity.
+        // numbered `sk` by pipeline and position, so a stage's next one (same pipeline, next
+        // position) is `sk + 1`; `has_next`/`has_prev` say whether that step exists. `entries`:
+        // each stay's entry as (k, sk, time). Sorted by opportunity, stage and time, one pass of
+        // two windows marks each entry with the opportunity's first entry into the stage before
+        // (`from_first`: the `sk - 1` rows, a RANGE frame) and its previous entry into the same
+        // stage (`prev_at`). So, with no join or grouping per opportunity: the first entry into
+        // a stage is the one without `prev_at` (it counts as reached for the step from there);
+        // the first entry into a stage after first entering the one before is the one entered
+        // after `from_first` whose `prev_at` (if any) was not (it counts as moved for the step
+        // into there). Per stage: reached from it, moved into it; steps pair them.
         let sql = format!(
             "WITH opp AS ( \
                SELECT ROW_NUMBER() OVER () AS k, o.id, o.stage_id, o.created_at \
                FROM opportunities o WHERE {LIVE} AND o.created_at >= $2 AND o.created_at < $3 \
              ), {MOVES}, sn AS ( \
-               SELECT id, sk, CASE WHEN LEAD(position) OVER w = position + 1 \
-                 THEN LEAD(sk) OVER w END AS to_sk \
+               SELECT id, sk, \
+                 CASE WHEN LEAD(position) OVER w = position + 1 THEN 1 ELSE 0 END AS has_next, \
+                 CASE WHEN LAG(position) OVER w = position - 1 THEN 1 ELSE 0 END AS has_prev \
                FROM (SELECT id, pipeline_id, position, \
                    ROW_NUMBER() OVER (ORDER BY pipeline_id, position, id) AS sk \
                  FROM stages WHERE workspace_id = $1) s \
                WINDOW w AS (PARTITION BY pipeline_id ORDER BY position, id) \
-             ), entries AS MATERIALIZED ( \
-               SELECT k, sk, to_sk, entered_at, \
+             ), entries AS ( \
+               SELECT opp.k, sn.sk, sn.has_next, sn.has_prev, {STAY_ENTERED} AS entered_at \
+               FROM {STAYS_FROM} JOIN sn ON sn.id = {STAY_STAGE} \
+             ), marked AS ( \
+               SELECT sk, has_next, has_prev, entered_at, \
+                 MIN(entered_at) OVER (PARTITION BY k ORDER BY sk \
+                   RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING) AS from_first, \
                  LAG(entered_at) OVER (PARTITION BY k, sk ORDER BY entered_at) AS prev_at \
-               FROM (SELECT opp.k, sn.sk, sn.to_sk, {STAY_ENTERED} AS entered_at \
-                 FROM {STAYS_FROM} LEFT JOIN sn ON sn.id = {STAY_STAGE}) e \
-             ), steps AS ( \
-               SELECT a.sk, a.to_sk, COUNT(*) AS reached, COUNT(b.entered_at) AS moved, \
-                 AVG({b_entered} - {a_entered}) AS avg_secs \
-               FROM entries a LEFT JOIN entries b ON b.k = a.k AND b.sk = a.to_sk \
-                 AND b.entered_at > a.entered_at \
-                 AND (b.prev_at IS NULL OR b.prev_at <= a.entered_at) \
-               WHERE a.prev_at IS NULL AND a.to_sk IS NOT NULL \
-               GROUP BY a.sk, a.to_sk \
+               FROM entries \
+             ), per_stage AS ( \
+               SELECT sk, \
+                 SUM(CASE WHEN prev_at IS NULL AND has_next = 1 THEN 1 ELSE 0 END) AS reached, \
+                 SUM(moved) AS moved, \
+                 AVG(CASE WHEN moved = 1 THEN {entered} - {from_first} END) AS avg_secs \
+               FROM (SELECT sk, has_next, prev_at, entered_at, from_first, \
+                   CASE WHEN has_prev = 1 AND entered_at > from_first \
+                     AND (prev_at IS NULL OR prev_at <= from_first) THEN 1 ELSE 0 END AS moved \
+                 FROM marked) x \
+               GROUP BY sk \
              ) \
-             SELECT f.id AS from_id, t.id AS to_id, s.reached, s.moved, s.avg_secs \
-             FROM steps s JOIN sn f ON f.sk = s.sk JOIN sn t ON t.sk = s.to_sk",
-            b_entered = self.epoch("b.entered_at"),
-            a_entered = self.epoch("a.entered_at"),
+             SELECT f.id AS from_id, t.id AS to_id, a.reached, \
+               COALESCE(b.moved, 0) AS moved, b.avg_secs \
+             FROM per_stage a JOIN sn f ON f.sk = a.sk JOIN sn t ON t.sk = a.sk + 1 \
+             LEFT JOIN per_stage b ON b.sk = a.sk + 1 \
+             WHERE a.reached > 0",
+            entered = self.epoch("entered_at"),
+            from_first = self.epoch("from_first"),
         );
         let rows = self.rows(&sql, sel.params()).await?;
         rows.iter()

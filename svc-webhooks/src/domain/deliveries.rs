@@ -128,9 +128,15 @@ pub async fn retry(
     delivery_id: &str,
 ) -> Result<DeliveryRow, Status> {
     let delivery = existing(state, workspace_id, webhook_id, delivery_id).await?;
-    let queued = store::requeue(&state.db, workspace_id, &delivery.id, Utc::now())
-        .await
-        .map_err(db_error("requeue webhook delivery"))?;
+    let queued = store::requeue(
+        &state.db,
+        workspace_id,
+        &delivery.subscription_id,
+        &delivery.id,
+        Utc::now(),
+    )
+    .await
+    .map_err(db_error("requeue webhook delivery"))?;
     if !queued {
         return Err(ApiError::in_use(
             "DELIVERY_PENDING",

@@ -149,7 +149,11 @@ pub async fn release_across_workspaces(db: &DatabaseConnection, id: &str) -> Res
     Ok(())
 }
 
-/// Writes a delivery's state after an attempt and drops its lease.
+/// Writes a delivery's state after an attempt and drops its lease. The row is found by
+/// workspace, subscription and id, all three columns of an index: Postgres plans a prepared
+/// statement once per connection, and on a table it has no statistics for yet it took the
+/// index on (workspace_id, subscription_id, id) for a filter on workspace and id alone,
+/// walking every delivery of the workspace on each save from then on.
 pub async fn save<Db: ConnectionTrait>(
     db: &Db,
     workspace_id: &str,
@@ -164,6 +168,7 @@ pub async fn save<Db: ConnectionTrait>(
         .col_expr(C::LastError, Expr::value(row.last_error))
         .col_expr(C::DeliveredAt, Expr::value(row.delivered_at))
         .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::SubscriptionId.eq(row.subscription_id))
         .filter(C::Id.eq(row.id))
         .exec(db)
         .await?;
@@ -189,11 +194,12 @@ pub async fn cancel_pending<Db: ConnectionTrait>(
         .rows_affected)
 }
 
-/// Queues a finished delivery of the workspace again, due `now`; false when it is pending
-/// (or gone).
+/// Queues a finished delivery of the workspace's subscription again, due `now`; false when
+/// it is pending (or gone). Found by all three columns of an index, as [`save`] says why.
 pub async fn requeue<Db: ConnectionTrait>(
     db: &Db,
     workspace_id: &str,
+    subscription_id: &str,
     id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
@@ -203,6 +209,7 @@ pub async fn requeue<Db: ConnectionTrait>(
         .col_expr(C::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(C::DeliveredAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(C::WorkspaceId.eq(workspace_id))
+        .filter(C::SubscriptionId.eq(subscription_id))
         .filter(C::Id.eq(id))
         .filter(C::Status.ne(PENDING))
         .exec(db)

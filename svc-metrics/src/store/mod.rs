@@ -96,8 +96,9 @@ impl PipelineDb {
                             // Statements are prepared and cached per connection; after five
                             // runs Postgres may switch to a plan made without the values,
                             // which cannot see that `$4 = ''` drops the pipeline filter nor
-                            // how many rows a range holds, and picks nested loops that run for
-                            // minutes over a large workspace. Planning each run costs ~2 ms.
+                            // how many rows a range holds (the funnel runs ~20% slower so; a
+                            // draft of it picked nested loops that ran for over ten minutes).
+                            // Planning each run costs ~2 ms.
                             ("plan_cache_mode", "force_custom_plan"),
                             // These queries' estimated costs pass JIT's thresholds, and
                             // compiling them took up to 0.9 s a call, more than running them.

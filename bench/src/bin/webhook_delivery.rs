@@ -21,7 +21,10 @@ use crm_proto::webhooks::{
 use std::{
     collections::HashMap,
     process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tonic::transport::Channel;
@@ -33,13 +36,19 @@ const WORKSPACE: &str = "7d0c6a0e-2f1b-4c35-9a59-3f0a7e9b1c11";
 /// Receipt times by event id, for the endpoint that answers 2xx.
 type Receipts = Arc<Mutex<HashMap<String, Instant>>>;
 
-/// Starts a receiver on 127.0.0.1:0 answering `status`; records 2xx receipts.
-async fn receiver(status: u16, receipts: Receipts) -> anyhow::Result<String> {
+/// Starts a receiver on 127.0.0.1:0 answering `status`; records 2xx receipts and counts
+/// every request in `hits`.
+async fn receiver(
+    status: u16,
+    receipts: Receipts,
+    hits: Arc<AtomicUsize>,
+) -> anyhow::Result<String> {
     use axum::{Router, body::Bytes, routing::post};
     let app = Router::new().route(
         "/hook",
         post(move |body: Bytes| {
             let receipts = receipts.clone();
+            hits.fetch_add(1, Ordering::Relaxed);
             async move {
                 if (200..300).contains(&status)
                     && let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(&body)
@@ -157,9 +166,18 @@ async fn run(backend: &str, rate: u64, events: usize, failing: bool) -> anyhow::
         bail!("svc-webhooks did not start");
     }
     let receipts: Receipts = Arc::default();
-    subscribe(&channel, &receiver(204, receipts.clone()).await?).await?;
+    subscribe(
+        &channel,
+        &receiver(204, receipts.clone(), Arc::default()).await?,
+    )
+    .await?;
+    let failing_hits = Arc::new(AtomicUsize::new(0));
     if failing {
-        subscribe(&channel, &receiver(500, Arc::default()).await?).await?;
+        subscribe(
+            &channel,
+            &receiver(500, Arc::default(), failing_hits.clone()).await?,
+        )
+        .await?;
     }
 
     let pid = child.id();
@@ -222,13 +240,14 @@ async fn run(backend: &str, rate: u64, events: usize, failing: bool) -> anyhow::
         .collect();
     let summary = summarize(latencies, last - started);
     println!(
-        "{backend:<8} {name:<13} offered {rate:>5}/s  delivered {:>6}/{events}  {:>7.0} events/s  p50 {:>7.1} ms  p99 {:>7.1} ms  svc-webhooks CPU {:>6.1} µs/event  Postgres CPU {:>6.1} µs/event",
+        "{backend:<8} {name:<13} offered {rate:>5}/s  delivered {:>6}/{events}  {:>7.0} events/s  p50 {:>7.1} ms  p99 {:>7.1} ms  svc-webhooks CPU {:>6.1} µs/event  Postgres CPU {:>6.1} µs/event  failing endpoint attempts {}",
         summary.count,
         summary.rps,
         summary.p50_us as f64 / 1000.0,
         summary.p99_us as f64 / 1000.0,
         cpu.as_secs_f64() * 1e6 / summary.count.max(1) as f64,
         postgres.as_secs_f64() * 1e6 / summary.count.max(1) as f64,
+        failing_hits.load(Ordering::Relaxed),
     );
     child.kill().ok();
     child.wait().ok();

@@ -187,9 +187,6 @@ impl Dispatcher {
         let now = Utc::now();
         for subscription_id in waiting {
             let share = self.state.circuits.share(&subscription_id, Instant::now());
-            if share == Share::Closed {
-                continue;
-            }
             let mut room = Vec::new();
             while let Ok(permit) = self.sends.clone().try_acquire_owned() {
                 let Some(slot) = self.slot(&subscription_id, share) else {

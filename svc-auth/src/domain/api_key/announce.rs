@@ -3,6 +3,9 @@
 
 use super::ApiKey;
 use crate::domain::{AuthState, audit};
+use crate::store::api_key as store;
+use crm_platform::Principal;
+use tonic::Status;
 
 /// The audit entry of a key change: what the key is, never its secret.
 pub(super) fn key_change<'a>(action: &'static str, key: &'a ApiKey) -> audit::Change<'a> {
@@ -26,6 +29,22 @@ pub(crate) fn hashes_of(key: &ApiKey) -> Vec<String> {
     std::iter::once(key.key_hash.clone())
         .chain(key.previous_key_hash.clone())
         .collect()
+}
+
+/// Saves a changed key with its audit entry `action` in one transaction, then announces
+/// `hashes`, those that authenticated as the key before the change.
+pub(super) async fn save_announced(
+    state: &AuthState,
+    principal: &Principal,
+    active: store::ActiveModel,
+    action: &'static str,
+    hashes: &[String],
+) -> Result<ApiKey, Status> {
+    let txn = audit::begin(state).await?;
+    let key = store::save(&txn, active).await?;
+    audit::commit_with(txn, principal, &key.workspace_id, key_change(action, &key)).await?;
+    announce_all(state, hashes).await;
+    Ok(key)
 }
 
 pub(crate) async fn announce_all(state: &AuthState, hashes: &[String]) {

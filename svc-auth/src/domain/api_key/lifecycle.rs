@@ -2,8 +2,9 @@
 //! and deleting it. Each change is audited and announced.
 
 use super::{
-    ApiKey, KeyChanges, KeyWithSecret, MAX_GRACE_SECS, announce::key_change, announce_all,
-    hashes_of, manager,
+    ApiKey, KeyChanges, KeyWithSecret, MAX_GRACE_SECS,
+    announce::{key_change, save_announced},
+    announce_all, hashes_of, manager,
 };
 use super::{
     access::{client_key_needs_admin, visible},
@@ -103,16 +104,7 @@ pub async fn update(
         active.expires_at = Set(expires_at);
     }
     active.updated_at = Set(now);
-    let txn = audit::begin(state).await?;
-    let key = store::save(&txn, active).await?;
-    audit::commit_with(
-        txn,
-        principal,
-        &key.workspace_id,
-        key_change("api_key.updated", &key),
-    )
-    .await?;
-    announce_all(state, &hashes).await;
+    let key = save_announced(state, principal, active, "api_key.updated", &hashes).await?;
     Ok(key)
 }
 
@@ -208,16 +200,7 @@ pub async fn revoke(
     active.revoked_at = Set(Some(now));
     active.revoked_reason = Set((!reason.trim().is_empty()).then(|| reason.trim().to_owned()));
     active.updated_at = Set(now);
-    let txn = audit::begin(state).await?;
-    let key = store::save(&txn, active).await?;
-    audit::commit_with(
-        txn,
-        principal,
-        &key.workspace_id,
-        key_change("api_key.revoked", &key),
-    )
-    .await?;
-    announce_all(state, &hashes).await;
+    let key = save_announced(state, principal, active, "api_key.revoked", &hashes).await?;
     tracing::info!(api_key_id = %key.id, "api key revoked");
     Ok(key)
 }
@@ -232,16 +215,7 @@ pub async fn delete(state: &AuthState, principal: &Principal, id: &str) -> Resul
     active.is_active = Set(false);
     active.deleted_at = Set(Some(now));
     active.updated_at = Set(now);
-    let txn = audit::begin(state).await?;
-    let key = store::save(&txn, active).await?;
-    audit::commit_with(
-        txn,
-        principal,
-        &key.workspace_id,
-        key_change("api_key.deleted", &key),
-    )
-    .await?;
-    announce_all(state, &hashes).await;
+    let key = save_announced(state, principal, active, "api_key.deleted", &hashes).await?;
     tracing::info!(api_key_id = %key.id, "api key deleted");
     Ok(key)
 }
